@@ -1,0 +1,5 @@
+//! `tappaas-installer`: thin dispatcher into the library.
+
+fn main() {
+    println!("tappaas-installer");
+}
