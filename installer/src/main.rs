@@ -1,5 +1,5 @@
-//! `tappaas-installer`: thin dispatcher into the library.
+//! `tappaas-installer`: a thin dispatcher into the library (see `cli.rs`).
 
-fn main() {
-    println!("tappaas-installer");
+fn main() -> std::process::ExitCode {
+    tappaas_installer::cli::main()
 }
