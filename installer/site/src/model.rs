@@ -11,7 +11,9 @@ use std::net::Ipv4Addr;
 
 /// A position in the site file, 1-based, for pointing errors found later (for example by the
 /// planner) back at the line that caused them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, PartialOrd, Ord,
+)]
 pub struct Pos {
     /// 1-based line.
     pub line: u32,
