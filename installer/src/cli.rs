@@ -248,6 +248,7 @@ pub fn hints_for(profile_id: Option<&str>) -> Hints {
             })
             .collect(),
         min_ram_bytes: Some(p.minimums.ram_bytes),
+        min_boot_disk_bytes: Some(p.minimums.boot_disk_bytes),
         quirks: p.quirk_lines(),
     }
 }

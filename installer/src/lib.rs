@@ -1,4 +1,9 @@
 //! TAPPaaS installer library: `probe -> Inventory`, `site file -> Site`,
 //! `plan(inventory, site, node) -> Plan`. The binary in `main.rs` only dispatches here.
 
+pub mod cli;
 pub mod inventory;
+pub mod plan;
+pub mod probe;
+pub mod profile;
+pub mod synth;

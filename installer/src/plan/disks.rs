@@ -22,11 +22,21 @@ pub(crate) struct Picked<'a> {
 /// Why a disk can never be a target, or `None` if it can.
 fn never_target(d: &Disk) -> Option<String> {
     if d.boot_medium {
+        // The probe lists every piece of evidence, most telling first; one is enough here.
+        let reasons = d
+            .boot_medium_reason
+            .as_deref()
+            .unwrap_or("the installer runs from it");
+        let mut it = reasons.split("; ");
+        let first = it.next().unwrap_or(reasons);
+        let more = it.count();
         return Some(format!(
-            "the live system's boot medium ({})",
-            d.boot_medium_reason
-                .as_deref()
-                .unwrap_or("the installer runs from it")
+            "the live system's boot medium ({first}{})",
+            if more > 0 {
+                format!(", and {more} more sign{}", if more == 1 { "" } else { "s" })
+            } else {
+                String::new()
+            }
         ));
     }
     if d.read_only {
@@ -126,10 +136,7 @@ fn identity_matches(sel: &DiskSelector, d: &Disk) -> bool {
     match sel {
         DiskSelector::ById(id) => d.by_id.iter().any(|l| l == id),
         DiskSelector::Serial(s) => d.serial.as_deref() == Some(s.as_str()),
-        DiskSelector::Wwn(w) => d
-            .wwn
-            .as_deref()
-            .is_some_and(|x| x.eq_ignore_ascii_case(w)),
+        DiskSelector::Wwn(w) => d.wwn.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(w)),
         DiskSelector::Filter(_) => false,
     }
 }
@@ -326,7 +333,9 @@ pub(crate) fn assign<'a>(
                             format!(" ({})", why_not.join("; "))
                         }
                     ),
-                    Some("name the disks by serial or by-id (see `tappaas-installer probe`)".into()),
+                    Some(
+                        "name the disks by serial or by-id (see `tappaas-installer probe`)".into(),
+                    ),
                 );
                 continue;
             }
@@ -384,12 +393,21 @@ pub(crate) fn assign<'a>(
             );
         }
         if layout == Layout::Single && n > 1 {
-            problems.push(
-                Some(req.pos),
-                format!("{rpath}.layout"),
-                format!("{n} disks with layout single would be a stripe: one failed disk loses the pool"),
-                Some("use layout = \"mirror\" (or raidz1/raidz2)".into()),
-            );
+            // tank2 is the non-redundant tier by design (backups, services with their own
+            // redundancy), so a stripe there is a choice; for boot and tank1 it is a mistake.
+            if req.kind == DiskRoleKind::Tank2 {
+                warnings.push(format!(
+                    "tank2 on {} stripes {n} disks: one failed disk loses the whole pool",
+                    node.name
+                ));
+            } else {
+                problems.push(
+                    Some(req.pos),
+                    format!("{rpath}.layout"),
+                    format!("{n} disks with layout single would be a stripe: one failed disk loses the pool"),
+                    Some("use layout = \"mirror\" (or raidz1/raidz2)".into()),
+                );
+            }
         }
         if req.kind == DiskRoleKind::Boot && n > 2 {
             problems.push(
@@ -439,9 +457,28 @@ pub(crate) fn assign<'a>(
                 node.name
             ));
         }
+        let min_size = match req.kind {
+            DiskRoleKind::Boot => hints
+                .min_boot_disk_bytes
+                .unwrap_or(super::DEFAULT_MIN_BOOT_DISK),
+            _ => super::MIN_DATA_DISK,
+        };
         for (index, &di) in disks.iter().enumerate() {
             let d = &inv.disks[di];
             let erases = holdings(d);
+            if d.size_bytes < min_size {
+                problems.push(
+                    Some(req.pos),
+                    format!("{rpath}.disks"),
+                    format!(
+                        "{} is too small for {}: it needs at least {}",
+                        d.describe(),
+                        req.kind,
+                        crate::inventory::human_bytes(min_size)
+                    ),
+                    Some("choose a larger disk".into()),
+                );
+            }
             if d.is_mounted() {
                 problems.push(
                     Some(req.pos),

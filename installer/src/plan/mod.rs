@@ -42,6 +42,8 @@ pub struct Hints {
     pub disks: Vec<(DiskRoleKind, DiskFilter)>,
     /// Minimum RAM in bytes.
     pub min_ram_bytes: Option<u64>,
+    /// Smallest acceptable boot disk in bytes.
+    pub min_boot_disk_bytes: Option<u64>,
     /// Quirks to show in the plan (already phrased for a human).
     pub quirks: Vec<String>,
 }
@@ -448,6 +450,11 @@ pub fn plan(
 
 /// The smallest RAM a TAPPaaS node runs on when its profile does not say otherwise.
 pub const DEFAULT_MIN_RAM: u64 = 8 * 1024 * 1024 * 1024;
+/// The smallest boot disk when the profile does not say otherwise: Proxmox's root, swap-less,
+/// with room for a few kernels and ISO images.
+pub const DEFAULT_MIN_BOOT_DISK: u64 = 32 * 1024 * 1024 * 1024;
+/// The smallest disk worth a data pool.
+pub const MIN_DATA_DISK: u64 = 1024 * 1024 * 1024;
 
 fn check_machine(
     inv: &Inventory,

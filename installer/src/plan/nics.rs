@@ -40,7 +40,10 @@ fn list(inv: &Inventory) -> String {
                 "{} ({}{})",
                 n.name,
                 n.permanent_mac.as_deref().unwrap_or(&n.mac),
-                n.pci.as_deref().map(|p| format!(", PCI {p}")).unwrap_or_default()
+                n.pci
+                    .as_deref()
+                    .map(|p| format!(", PCI {p}"))
+                    .unwrap_or_default()
             )
         })
         .collect();
@@ -97,7 +100,10 @@ fn resolve<'a>(
                 "{}{via} matches {} ports: {}",
                 describe(sel),
                 many.len(),
-                many.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             None,
         )),
@@ -132,8 +138,18 @@ pub(crate) fn assign(
             }
         }
     };
-    let mut lan = pick("lan", node.nics.lan.as_ref(), hints.lan_port.as_ref(), problems);
-    let wan = pick("wan", node.nics.wan.as_ref(), hints.wan_port.as_ref(), problems);
+    let mut lan = pick(
+        "lan",
+        node.nics.lan.as_ref(),
+        hints.lan_port.as_ref(),
+        problems,
+    );
+    let wan = pick(
+        "wan",
+        node.nics.wan.as_ref(),
+        hints.wan_port.as_ref(),
+        problems,
+    );
     let explicit_or_hinted_lan = node.nics.lan.is_some() || hints.lan_port.is_some();
     if lan.is_none() && !explicit_or_hinted_lan {
         // With a single port there is nothing to choose.
@@ -188,7 +204,10 @@ pub(crate) fn assign(
             name: site.network.lan_bridge.clone(),
             port: l.name.clone(),
             port_mac: l.permanent_mac.clone().unwrap_or_else(|| l.mac.clone()),
-            address: Some(format!("{}/{}", node.address, site.network.management.prefix)),
+            address: Some(format!(
+                "{}/{}",
+                node.address, site.network.management.prefix
+            )),
             gateway: Some(site.network.firewall),
             vlan_aware: true,
         });

@@ -103,7 +103,9 @@ pub fn select_node(
                 let same_profile = site
                     .nodes
                     .iter()
-                    .filter(|o| matches!(&o.identify, Identify::Profile { profile: q, .. } if q == p))
+                    .filter(
+                        |o| matches!(&o.identify, Identify::Profile { profile: q, .. } if q == p),
+                    )
                     .count();
                 let index_ok = match index_arg {
                     Some(k) => k == *idx,
@@ -157,10 +159,7 @@ pub fn select_node(
             problems.push(
                 None,
                 "node",
-                format!(
-                    "several nodes identify this machine: {}",
-                    list.join("; ")
-                ),
+                format!("several nodes identify this machine: {}", list.join("; ")),
                 Some(
                     "pass --node NAME, or boot with tappaas.index=N to pick among nodes of the \
                      same profile"

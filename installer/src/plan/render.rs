@@ -93,7 +93,11 @@ pub fn render_human(p: &Plan) -> String {
         }
     }
 
-    let _ = writeln!(o, "\nDisks that will NOT be touched ({}):", p.untouched.len());
+    let _ = writeln!(
+        o,
+        "\nDisks that will NOT be touched ({}):",
+        p.untouched.len()
+    );
     if p.untouched.is_empty() {
         let _ = writeln!(o, "  (none)");
     }

@@ -105,7 +105,9 @@ fn site() -> Site {
         role: Role::Primary,
         profile: None,
         identify: Identify::Mac(Mac::parse("58:47:ca:00:00:01").unwrap_or(Mac([0; 6]))),
-        address: "10.0.0.10".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        address: "10.0.0.10"
+            .parse()
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         nics: NicRoles {
             wan: Some(NicSelector::Name("enp1s0".into())),
             lan: Some(NicSelector::Name("enp2s0".into())),
@@ -133,11 +135,17 @@ fn site() -> Site {
         },
         network: Network {
             management: Ipv4Net {
-                addr: "10.0.0.0".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                addr: "10.0.0.0"
+                    .parse()
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
                 prefix: 24,
             },
-            firewall: "10.0.0.1".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-            dns: vec!["10.0.0.1".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)],
+            firewall: "10.0.0.1"
+                .parse()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            dns: vec!["10.0.0.1"
+                .parse()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)],
             lan_bridge: "lan".into(),
             wan_bridge: "wan".into(),
             upstream: Upstream::Dhcp,
@@ -201,7 +209,11 @@ fn plans_boot_mirror_and_bulk_with_proxmox_layout() {
     let rpool = p.pools.iter().find(|x| x.name == "rpool").expect("rpool");
     assert_eq!(rpool.datasets[1], "rpool/ROOT/pve-1");
     // The boot medium is listed as untouched, with its reason.
-    let stick = p.untouched.iter().find(|u| u.disk.starts_with("sda")).expect("sda");
+    let stick = p
+        .untouched
+        .iter()
+        .find(|u| u.disk.starts_with("sda"))
+        .expect("sda");
     assert!(stick.reason.contains("boot medium"), "{}", stick.reason);
     assert_eq!(p.system.bridges[0].name, "lan");
     assert_eq!(p.system.bridges[0].port, "enp2s0");
@@ -237,7 +249,10 @@ fn a_missing_disk_is_named_and_present_disks_listed() {
     let p = problems(run(&machine(), &s));
     assert_eq!(p[0].message, "no disk on this machine has serial \"NOPE\"");
     let hint = p[0].hint.as_deref().unwrap_or("");
-    assert!(hint.contains("sdd Model BULK1 (serial BULK1, 4.0 TB)"), "{hint}");
+    assert!(
+        hint.contains("sdd Model BULK1 (serial BULK1, 4.0 TB)"),
+        "{hint}"
+    );
     assert!(!hint.contains("STICK1"), "boot medium offered: {hint}");
 }
 
@@ -263,7 +278,9 @@ fn data_needs_consent_and_the_error_says_what_it_holds() {
     assert_eq!(p[0].path, "node[0].tank1.wipe");
     assert_eq!(p[0].pos, Some(Pos { line: 20, col: 1 }));
     assert!(
-        p[0].message.contains("holds a GPT partition table with 1 partition, ZFS pool \"oldtank\" on partition 1"),
+        p[0].message.contains(
+            "holds a GPT partition table with 1 partition, ZFS pool \"oldtank\" on partition 1"
+        ),
         "{}",
         p[0].message
     );
@@ -272,7 +289,11 @@ fn data_needs_consent_and_the_error_says_what_it_holds() {
         t.wipe = true;
     }
     let plan = run(&inv, &s).expect("with consent");
-    let erased = plan.disks.iter().find(|d| d.disk.serial == "DATA1").expect("DATA1");
+    let erased = plan
+        .disks
+        .iter()
+        .find(|d| d.disk.serial == "DATA1")
+        .expect("DATA1");
     assert!(erased.erases.as_deref().unwrap_or("").contains("oldtank"));
 }
 
@@ -293,7 +314,9 @@ fn a_mirror_with_one_disk_found_is_refused() {
     s.nodes[0].tank1 = Some(role(vec![serial("DATA1")], Layout::Mirror));
     let p = problems(run(&machine(), &s));
     assert_eq!(p[0].path, "node[0].tank1.layout");
-    assert!(p[0].message.contains("mirror needs at least 2 disks, but 1 was found"));
+    assert!(p[0]
+        .message
+        .contains("mirror needs at least 2 disks, but 1 was found"));
 }
 
 #[test]
@@ -309,7 +332,11 @@ fn ambiguous_filters_are_errors_not_guesses() {
     ));
     s.nodes[0].tank2 = None;
     let p = problems(run(&machine(), &s));
-    assert!(p[0].message.contains("ambiguous: it matches 3 disks"), "{}", p[0].message);
+    assert!(
+        p[0].message.contains("ambiguous: it matches 3 disks"),
+        "{}",
+        p[0].message
+    );
     // Naming the bulk disk elsewhere leaves exactly two for the filter: identities go first.
     s.nodes[0].tank2 = Some(role(vec![serial("BULK1")], Layout::Single));
     let plan = run(&machine(), &s).expect("plan");
@@ -364,7 +391,10 @@ fn no_matching_node_lists_this_machines_macs() {
     let by_flag = select_node(&machine(), &s, Some("tappaas1"), None).expect("--node");
     assert_eq!(by_flag.reason, "--node tappaas1");
     let typo = select_node(&machine(), &s, Some("tappas1"), None).expect_err("typo");
-    assert_eq!(typo.problems[0].hint.as_deref(), Some("did you mean tappaas1?"));
+    assert_eq!(
+        typo.problems[0].hint.as_deref(),
+        Some("did you mean tappaas1?")
+    );
 }
 
 #[test]
@@ -396,4 +426,22 @@ fn four_kn_boot_disk_gets_no_bios_boot_partition() {
     assert_eq!(kinds, vec![PartKind::Esp, PartKind::Zfs]);
     assert_eq!(p.disks[0].partitions[0].start_lba, 256);
     assert!(p.warnings.iter().any(|w| w.contains("4096-byte sectors")));
+}
+
+#[test]
+fn a_boot_disk_below_the_minimum_is_too_small() {
+    let mut inv = machine();
+    inv.disks[0].size_bytes = 16 * GB;
+    let p = problems(run(&inv, &site()));
+    assert_eq!(p[0].path, "node[0].boot.disks");
+    assert_eq!(
+        p[0].message,
+        "nvme0n1 Model BOOT1 (serial BOOT1, 16.0 GB) is too small for boot: it needs at least 34.4 GB"
+    );
+    let hints = Hints {
+        min_boot_disk_bytes: Some(8 * GB),
+        ..Hints::default()
+    };
+    let choice = select_node(&inv, &site(), None, None).expect("node");
+    assert!(plan(&inv, &site(), &choice, &hints).is_ok());
 }
