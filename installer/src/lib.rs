@@ -5,6 +5,6 @@ pub mod cli;
 pub mod inventory;
 pub mod plan;
 pub mod probe;
-pub mod progress;
 pub mod profile;
+pub mod progress;
 pub mod synth;

@@ -582,7 +582,10 @@ mod doc_tests {
                 assert!(doc.contains(&format!("`{k}`")), "field {k} undocumented");
                 if k == "event" || k == "outcome" || k == "unit" || k == "level" {
                     let name = val.as_str().unwrap();
-                    assert!(doc.contains(&format!("`{name}`")), "value {name} undocumented");
+                    assert!(
+                        doc.contains(&format!("`{name}`")),
+                        "value {name} undocumented"
+                    );
                 }
             }
         }
