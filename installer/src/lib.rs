@@ -8,3 +8,4 @@ pub mod probe;
 pub mod profile;
 pub mod progress;
 pub mod synth;
+pub mod zfs;
