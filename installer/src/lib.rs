@@ -8,4 +8,5 @@ pub mod probe;
 pub mod profile;
 pub mod progress;
 pub mod synth;
+pub mod system;
 pub mod zfs;
