@@ -6,11 +6,11 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test helpers
 
-mod system_common;
+mod golden;
 
+use golden::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use system_common::*;
 use tappaas_installer::profile;
 use tappaas_installer::system::{self, FileContent, RenderedFile};
 

@@ -3,11 +3,11 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test helpers
 
-mod system_common;
+mod golden;
 
+use golden::*;
 use sha2::Digest;
 use std::path::Path;
-use system_common::*;
 use tappaas_installer::system::{self, GeneratedIds, NodeManifest, RenderError, RenderedFile};
 
 const MIB: u64 = 1024 * 1024;

@@ -1,5 +1,5 @@
-//! Shared by the `system_*` tests: real plans from the hardware profiles' fixtures (the same
-//! three-node site as `plan_golden.rs`), plus variants of that site.
+//! The golden three-node site for every hardware profile, and real plans of it against the
+//! profiles' fixtures: shared by the `plan_golden` and `system_*` tests.
 
 #![allow(dead_code)] // each test file uses a part
 
@@ -15,7 +15,9 @@ pub const HASH: &str = "$6$tappaasgolden$y6afYXh.S4y3mWbFHnUP/cnYL6Ln1fUxxXBsNJE
 pub const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBQBunsP8seThIskcM6k1gN2dldxunpTlZ4RWcYAZuFW golden@test";
 
-/// The three-node golden site of `plan_golden.rs` for `profile_id` (kept in step with it).
+/// A three-node site whose nodes all run on `profile_id`. Where the profile suggests disks or
+/// ports, the site leaves them to it (exercising the hints); where it cannot (all-NVMe boxes,
+/// optional add-on ports), the site names what the fixture's author meant for each role.
 pub fn golden_site(profile_id: &str) -> String {
     let p = profile::find(profile_id).expect("profile");
     let spec_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
