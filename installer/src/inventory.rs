@@ -177,6 +177,12 @@ pub struct Partition {
     pub content: Content,
     /// Where it is mounted on the running system (from mountinfo).
     pub mountpoints: Vec<String>,
+    /// Devices stacked on it (device-mapper, md RAID, bcache: `sys/block/*/holders`).
+    #[serde(default)]
+    pub holders: Vec<String>,
+    /// Active swap (listed in `/proc/swaps`).
+    #[serde(default)]
+    pub swap: bool,
 }
 
 /// A whole block device.
@@ -216,6 +222,12 @@ pub struct Disk {
     pub partitions: Vec<Partition>,
     /// Where the whole disk is mounted (rare: iso9660 sticks).
     pub mountpoints: Vec<String>,
+    /// Devices stacked on the whole disk (device-mapper, md RAID).
+    #[serde(default)]
+    pub holders: Vec<String>,
+    /// The whole disk is active swap.
+    #[serde(default)]
+    pub swap: bool,
     /// The live system was booted from this disk: never a candidate for any role.
     pub boot_medium: bool,
     /// Why it is considered the boot medium, if it is.
@@ -244,6 +256,30 @@ impl Disk {
     /// The disk or one of its partitions is mounted.
     pub fn is_mounted(&self) -> bool {
         !self.mountpoints.is_empty() || self.partitions.iter().any(|p| !p.mountpoints.is_empty())
+    }
+
+    /// What uses the disk or its partitions besides mounts: swap and stacked devices (md,
+    /// device-mapper), in words; empty when nothing does.
+    pub fn in_use(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.swap {
+            out.push(format!("{} is active swap", self.name));
+        }
+        for h in &self.holders {
+            out.push(format!(
+                "{} is held by {h} (device-mapper or md)",
+                self.name
+            ));
+        }
+        for p in &self.partitions {
+            if p.swap {
+                out.push(format!("{} is active swap", p.name));
+            }
+            for h in &p.holders {
+                out.push(format!("{} is held by {h} (device-mapper or md)", p.name));
+            }
+        }
+        out
     }
 
     /// One-line human description: model, serial, size.

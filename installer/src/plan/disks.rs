@@ -487,6 +487,18 @@ pub(crate) fn assign<'a>(
                     Some("unmount it (or pick another disk); the installer never writes a mounted disk".into()),
                 );
             }
+            for usage in d.in_use() {
+                problems.push(
+                    Some(req.pos),
+                    rpath.clone(),
+                    format!("{}: {usage}", d.describe()),
+                    Some(
+                        "stop what uses it first (swapoff, mdadm --stop, dmsetup remove), or pick \
+                         another disk"
+                            .into(),
+                    ),
+                );
+            }
             if let Some(what) = &erases {
                 if !role.wipe {
                     problems.push(

@@ -445,3 +445,28 @@ fn a_boot_disk_below_the_minimum_is_too_small() {
     let choice = select_node(&inv, &site(), None, None).expect("node");
     assert!(plan(&inv, &site(), &choice, &hints).is_ok());
 }
+
+#[test]
+fn disks_in_use_as_swap_or_under_md_are_refused() {
+    let mut inv = machine();
+    inv.disks[2].partitions = vec![Partition {
+        name: "sdb1".into(),
+        number: 1,
+        swap: true,
+        holders: vec!["md127".into()],
+        ..Partition::default()
+    }];
+    let mut s = site();
+    if let Some(t) = s.nodes[0].tank1.as_mut() {
+        t.wipe = true;
+    }
+    let p = problems(run(&inv, &s));
+    let msgs: Vec<&str> = p.iter().map(|x| x.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        vec![
+            "sdb Model DATA1 (serial DATA1, 1.0 TB): sdb1 is active swap",
+            "sdb Model DATA1 (serial DATA1, 1.0 TB): sdb1 is held by md127 (device-mapper or md)",
+        ]
+    );
+}

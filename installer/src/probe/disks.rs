@@ -5,7 +5,7 @@ use super::parse::{attr, attr_u64, basename, read_udev, Mount, UdevRecord};
 use super::root::SysRoot;
 use crate::inventory::{Content, Disk, Partition, Transport};
 use anyhow::Context;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The kernel counts `size` and `start` in 512-byte sectors whatever the device's sector size.
 const SECTOR: u64 = 512;
@@ -19,6 +19,7 @@ pub(crate) fn probe_disks(
     mounts: &[Mount],
     cmdline: &str,
 ) -> anyhow::Result<Vec<Disk>> {
+    let swaps = swap_devices(&root.read_to_string("proc/swaps").unwrap_or_default());
     let names = root
         .read_dir("sys/block")
         .with_context(|| format!("listing {}", root.display_path("sys/block")))?;
@@ -45,7 +46,15 @@ pub(crate) fn probe_disks(
         } else {
             None
         };
-        let disk = probe_disk(root, &name, devno, &by_id, mounts, &mut facts.devnos);
+        let disk = probe_disk(
+            root,
+            &name,
+            devno,
+            &by_id,
+            mounts,
+            &swaps,
+            &mut facts.devnos,
+        );
         facts.devnos.insert(name.clone(), disk.devno.clone());
         if let Some(b) = backing {
             facts.loop_backing.insert(name.clone(), b);
@@ -79,6 +88,7 @@ fn probe_disk(
     devno: String,
     by_id: &BTreeMap<String, Vec<String>>,
     mounts: &[Mount],
+    swaps: &BTreeSet<String>,
     devnos: &mut BTreeMap<String, String>,
 ) -> Disk {
     let base = format!("sys/block/{name}");
@@ -139,8 +149,10 @@ fn probe_disk(
         read_only: flag("ro"),
         transport,
         content: content(&udev, false, mounts, &devno),
-        partitions: partitions(root, name, mounts, devnos),
+        partitions: partitions(root, name, mounts, swaps, devnos),
         mountpoints: mountpoints(mounts, &devno),
+        holders: holders(root, &base),
+        swap: swaps.contains(name),
         boot_medium: false,
         boot_medium_reason: None,
         udev: udev.props,
@@ -152,6 +164,7 @@ fn partitions(
     root: &dyn SysRoot,
     disk: &str,
     mounts: &[Mount],
+    swaps: &BTreeSet<String>,
     devnos: &mut BTreeMap<String, String>,
 ) -> Vec<Partition> {
     let base = format!("sys/block/{disk}");
@@ -176,6 +189,8 @@ fn partitions(
             part_label: udev.decoded("ID_PART_ENTRY_NAME"),
             content: content(&udev, true, mounts, &devno),
             mountpoints: mountpoints(mounts, &devno),
+            holders: holders(root, &dir),
+            swap: swaps.contains(&entry),
             name: entry.clone(),
         });
         devnos.insert(entry, devno);
@@ -207,6 +222,23 @@ fn content(udev: &UdevRecord, is_partition: bool, mounts: &[Mount], devno: &str)
         fs_label: udev.get_enc("ID_FS_LABEL"),
         fs_uuid: udev.get("ID_FS_UUID").map(str::to_string),
     }
+}
+
+/// Devices stacked on a disk or partition (`holders/` lists dm-0, md127, ...).
+fn holders(root: &dyn SysRoot, dir: &str) -> Vec<String> {
+    let mut h = root.read_dir(&format!("{dir}/holders")).unwrap_or_default();
+    h.sort();
+    h
+}
+
+/// Kernel names of active swap devices, from `proc/swaps` (swap files are not devices).
+pub(crate) fn swap_devices(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|dev| dev.strip_prefix("/dev/"))
+        .map(|d| d.rsplit('/').next().unwrap_or(d).to_string())
+        .collect()
 }
 
 fn mountpoints(mounts: &[Mount], devno: &str) -> Vec<String> {
@@ -289,5 +321,20 @@ mod tests {
             content(&rec, false, &[], "8:0").partition_table.as_deref(),
             Some("gpt")
         );
+    }
+}
+
+#[cfg(test)]
+mod swap_tests {
+    use super::swap_devices;
+
+    #[test]
+    fn swap_devices_are_kernel_names_and_files_are_ignored() {
+        let text = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+                    /dev/sda2                               partition\t8388604\t\t0\t\t-2\n\
+                    /dev/mapper/../dm-1                     partition\t1048572\t\t0\t\t-3\n\
+                    /swapfile                               file\t\t1048572\t\t0\t\t-4\n";
+        let s: Vec<String> = swap_devices(text).into_iter().collect();
+        assert_eq!(s, vec!["dm-1", "sda2"]);
     }
 }
