@@ -2,6 +2,8 @@
 //! `plan(inventory, site, node) -> Plan`. The binary in `main.rs` only dispatches here.
 
 pub mod cli;
+pub mod disk;
+pub mod exec;
 pub mod inventory;
 pub mod plan;
 pub mod probe;
