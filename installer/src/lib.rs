@@ -6,6 +6,7 @@ pub mod disk;
 pub mod exec;
 pub mod inventory;
 pub mod plan;
+pub mod preflight;
 pub mod probe;
 pub mod profile;
 pub mod progress;

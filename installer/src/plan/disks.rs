@@ -59,6 +59,14 @@ fn never_target(d: &Disk) -> Option<String> {
     None
 }
 
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// A short description of what a disk holds, for consent errors and the plan.
 pub(crate) fn holdings(d: &Disk) -> Option<String> {
     let mut parts = Vec::new();
@@ -75,8 +83,8 @@ pub(crate) fn holdings(d: &Disk) -> Option<String> {
             parts.push(match (fs.as_str(), &c.fs_label) {
                 ("zfs_member", Some(pool)) => format!("ZFS pool {pool:?}{on}"),
                 ("zfs_member", None) => format!("a ZFS label{on}"),
-                (fs, Some(l)) => format!("a {fs} filesystem labelled {l:?}{on}"),
-                (fs, None) => format!("a {fs} filesystem{on}"),
+                (fs, Some(l)) => format!("{} {fs} filesystem labelled {l:?}{on}", article(fs)),
+                (fs, None) => format!("{} {fs} filesystem{on}", article(fs)),
             });
         }
     };

@@ -12,6 +12,7 @@ mod render;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use disks::holdings;
 pub use layout::{PartKind, GPT_TYPE_BIOS_BOOT, GPT_TYPE_ESP, GPT_TYPE_ZFS};
 pub use node::{select_node, NodeChoice};
 pub use render::render_human;
