@@ -62,39 +62,29 @@ pub(crate) fn read_udev(root: &dyn SysRoot, key: &str) -> UdevRecord {
 
 /// Decodes udev's `\xNN` escapes (`Samsung\x20SSD` -> `Samsung SSD`).
 pub(crate) fn decode_hex_escapes(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1] == b'x' {
-            if let Some(v) = std::str::from_utf8(&b[i + 2..i + 4])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    decode_escapes(s, "x", 2, 16)
 }
 
 /// Decodes the kernel's octal escapes in mountinfo (`\040` is a space).
 fn decode_octal_escapes(s: &str) -> String {
+    decode_escapes(s, "", 3, 8)
+}
+
+/// Replaces `\` + `prefix` + `digits` digits in `radix` by the byte they encode; anything
+/// that does not decode is kept as it is.
+fn decode_escapes(s: &str, prefix: &str, digits: usize, radix: u32) -> String {
     let b = s.as_bytes();
+    let escape = 1 + prefix.len() + digits;
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
+        if b[i] == b'\\' && i + escape <= b.len() && b[i + 1..].starts_with(prefix.as_bytes()) {
+            if let Some(v) = std::str::from_utf8(&b[i + 1 + prefix.len()..i + escape])
                 .ok()
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
+                .and_then(|d| u8::from_str_radix(d, radix).ok())
             {
                 out.push(v);
-                i += 4;
+                i += escape;
                 continue;
             }
         }
@@ -164,6 +154,8 @@ mod tests {
         assert_eq!(rec.get_enc("ID_MODEL").as_deref(), Some("Samsung SSD"));
         assert_eq!(rec.get("EMPTY"), None);
         assert_eq!(decode_hex_escapes("a\\x2fb\\x"), "a/b\\x");
+        assert_eq!(decode_hex_escapes("\\040\\xzz"), "\\040\\xzz");
+        assert_eq!(decode_octal_escapes("a\\040b\\9zz\\04"), "a b\\9zz\\04");
     }
 
     #[test]
