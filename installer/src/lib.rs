@@ -10,6 +10,7 @@ pub mod preflight;
 pub mod probe;
 pub mod profile;
 pub mod progress;
+pub mod rootfs;
 pub mod synth;
 pub mod system;
 pub mod zfs;
