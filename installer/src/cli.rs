@@ -1,14 +1,19 @@
 //! Command-line front end: argument parsing and dispatch. Each subcommand is a few lines that
 //! call into the library and choose an exit code.
 //!
-//! Exit codes: 0 success, 1 the input is wrong (invalid site, site does not fit the machine),
-//! 2 usage error or an environment failure (unreadable file, no such profile).
+//! Exit codes: 0 success, 1 the input is wrong (invalid site, site does not fit the machine)
+//! or the install failed, 2 usage error or an environment failure (unreadable file, no such
+//! profile, `install` without `--yes` and without a terminal).
 
+use crate::exec::RealHost;
+use crate::install::{self, InstallContext, InstallJournal, Machine};
 use crate::inventory::Inventory;
-use crate::plan::{self, Hints};
+use crate::plan::{self, Hints, Plan};
+use crate::progress::{Fanout, JsonLines, MonotonicClock, PlainLines, TtyLine};
 use crate::{probe, profile};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -30,6 +35,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show exactly what an install of one node would do. Writes nothing.
     Plan(PlanArgs),
+    /// Install this machine's node from the site file: erases the planned disks.
+    Install(InstallArgs),
     /// List the known hardware profiles.
     Profiles,
     /// Print generated reference documentation.
@@ -88,6 +95,41 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
+/// `install`
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The site file.
+    #[arg(long, value_name = "SITE.toml")]
+    pub site: PathBuf,
+    /// The node to install (default: the node that identifies this machine).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// The payload directory, holding manifest.toml [default: payload/ beside the site file]
+    #[arg(long, value_name = "DIR")]
+    pub payload: Option<PathBuf>,
+    /// Install without showing the plan and asking for the host name first.
+    #[arg(long)]
+    pub yes: bool,
+    /// Also write progress as JSON lines (docs/progress-json.md) to this open descriptor.
+    #[arg(long, value_name = "N")]
+    pub progress_fd: Option<u32>,
+    /// Print every command and file write the install would make, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// After a failure, leave the pools imported and the target mounted for debugging.
+    #[arg(long)]
+    pub keep_on_error: bool,
+    /// Probe the machine from this root directory (a capture or a fixture) [default: /]
+    #[arg(long, value_name = "DIR", conflicts_with = "profile")]
+    pub root: Option<PathBuf>,
+    /// Where the new root is assembled (the pools' altroot).
+    #[arg(long, value_name = "DIR", default_value = install::DEFAULT_TARGET)]
+    pub target: PathBuf,
+    /// With --dry-run only: plan against this hardware profile's fixture.
+    #[arg(long, value_name = "NAME", requires = "dry_run")]
+    pub profile: Option<String>,
+}
+
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -106,6 +148,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Probe(a) => cmd_probe(a),
         Command::Validate(a) => cmd_validate(a),
         Command::Plan(a) => cmd_plan(a),
+        Command::Install(a) => cmd_install(a),
         Command::Profiles => {
             for p in profile::profiles() {
                 println!("{:<24} {}", p.id, p.name);
@@ -306,6 +349,190 @@ fn cmd_plan(a: PlanArgs) -> Result<ExitCode> {
                 node.name,
                 e.problems.len(),
                 if e.problems.len() == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Opens the caller's descriptor `fd` as a file (the workspace denies `unsafe`, so no
+/// `FromRawFd`): `/proc/self/fd/N`, or `/dev/fd/N` where `/proc` is not mounted.
+fn open_progress_fd(fd: u32) -> Result<std::fs::File> {
+    let open = |p: String| std::fs::OpenOptions::new().append(true).open(p);
+    open(format!("/proc/self/fd/{fd}"))
+        .or_else(|_| open(format!("/dev/fd/{fd}")))
+        .with_context(|| {
+            format!("opening --progress-fd {fd} (is descriptor {fd} open for writing?)")
+        })
+}
+
+/// The progress renderers: a redrawn line on a terminal, plain lines otherwise, and JSON
+/// lines on `--progress-fd`.
+fn progress_sinks(json: Option<std::fs::File>) -> Fanout {
+    let stderr = std::io::stderr();
+    let mut f = if stderr.is_terminal() {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(80);
+        Fanout::new().with(Box::new(TtyLine::new(stderr, width)))
+    } else {
+        Fanout::new().with(Box::new(PlainLines::new(stderr)))
+    };
+    if let Some(file) = json {
+        f = f.with(Box::new(JsonLines::new(
+            file,
+            Box::new(MonotonicClock::start()),
+        )));
+    }
+    f
+}
+
+/// Asks for the host name on the terminal; anything else cancels.
+fn confirm(plan: &Plan) -> Result<bool> {
+    let name = &plan.node.name;
+    print!(
+        "\nThis erases every disk listed above under \"Disks\" and installs node {name}.\n\
+         Type the host name ({name}) to go ahead, anything else cancels: "
+    );
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the answer")?;
+    Ok(line.trim() == name)
+}
+
+fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
+    if !a.yes && !a.dry_run && !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: install erases disks and first asks you to type the host name, but standard \
+             input is not a terminal; pass --yes to install without asking (or --dry-run to see \
+             what it would do); nothing was written"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let json = a.progress_fd.map(open_progress_fd).transpose()?;
+    let src = read_site(&a.site)?;
+    let file = a.site.display().to_string();
+    let site = match tappaas_site::parse(&src, &parse_options()) {
+        Ok(s) => s,
+        Err(diags) => {
+            eprint!("{}", tappaas_site::render_with_source(&diags, &file, &src));
+            eprintln!("{file}: invalid site file; nothing was written");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    // A real install probes the machine it runs on (or --root); never a profile's fixture.
+    let inv = read_machine(a.root.as_deref(), a.profile.as_deref())?;
+    let machine = match &a.profile {
+        Some(_) => Machine::Inventory(Box::new(inv.clone())),
+        None => Machine::Root(a.root.clone().unwrap_or_else(|| PathBuf::from("/"))),
+    };
+    let detected = profile::match_dmi(&inv.dmi).map(|p| p.id.clone());
+    let choice = match plan::select_node(&inv, &site, a.node.as_deref(), detected.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{}", e.render(&file));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let node = &site.nodes[choice.index];
+    // A rerun in the same live session resumes the plan the user consented to: a new plan
+    // would see the partial install on the disks as data.
+    let journal_path = Path::new(install::JOURNAL_PATH);
+    let journal = if a.dry_run {
+        None
+    } else {
+        match InstallJournal::load(journal_path) {
+            Ok(j) => j.filter(|j| j.is_for(&src, &node.name)),
+            Err(e) => {
+                eprintln!("warning: ignoring the install journal: {e:#}");
+                None
+            }
+        }
+    };
+    let plan = match journal {
+        Some(j) => {
+            let done: Vec<&str> = j.completed.iter().map(|c| c.id.as_str()).collect();
+            eprintln!(
+                "resuming the interrupted install of {} from {} (completed: {})",
+                j.node,
+                journal_path.display(),
+                done.join(", ")
+            );
+            j.plan
+        }
+        None => {
+            let hints = hints_for(node.profile.clone().or(detected).as_deref());
+            match plan::plan(&inv, &site, &choice, &hints) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprint!("{}", e.render(&file));
+                    eprintln!(
+                        "{file}: node {} does not fit this machine; nothing was written",
+                        node.name
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+    };
+    let site_dir = a.site.parent().unwrap_or(Path::new("."));
+    let payload = a
+        .payload
+        .clone()
+        .unwrap_or_else(|| site_dir.join("payload"));
+    let mut ctx = InstallContext::new(payload, machine);
+    ctx.target = a.target.clone();
+    ctx.keep_on_error = a.keep_on_error;
+    ctx.dry_run = a.dry_run;
+    ctx.journal = (!a.dry_run).then(|| journal_path.to_path_buf());
+    ctx.bootstrap_binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("tappaas-bootstrap")))
+        .filter(|p| p.is_file());
+
+    if !a.yes && !a.dry_run {
+        print!("{}", plan::render_human(&plan));
+        if !confirm(&plan)? {
+            eprintln!("cancelled; nothing was written");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let mut sink = progress_sinks(json);
+    if a.dry_run {
+        let host = install::dry_run_host(&plan, &ctx);
+        let result = install::execute(&plan, &site, &src, &ctx, &host, &mut sink);
+        println!(
+            "Dry run of the install of {}: {} effects, in order; nothing was changed.",
+            plan.node.name,
+            host.effects().len()
+        );
+        print!("{}", host.render());
+        return Ok(match result {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        });
+    }
+    match install::execute(&plan, &site, &src, &ctx, &RealHost::new(), &mut sink) {
+        Ok(r) => {
+            eprintln!(
+                "installed node {} in {:.0}s ({} notice(s)); remove the install medium and reboot",
+                r.node,
+                r.duration_ms as f64 / 1000.0,
+                r.notices.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            eprintln!(
+                "the journal {} remembers the completed steps: rerun the same command to resume",
+                journal_path.display()
             );
             Ok(ExitCode::from(1))
         }

@@ -5,15 +5,25 @@
 //! reading back and verifying the partition table it "wrote", and the journal shows exactly which
 //! bytes a real run would write. What a dry run cannot show is the disks' current content: it
 //! starts from blank disks, so the old partitions a real wipe would clear do not appear.
+//!
+//! Files are simulated by the set of paths that exist: those the host was told about
+//! ([`DryRunHost::with_paths`]) and those it "created". Commands succeed with empty output
+//! unless a [`Responder`] answers them (the install engine's ZFS simulation, the tests' fakes).
 
-use super::{Cmd, CmdError, DiskIo, DiskPolicy, Host, HostError, Output, PartitionNode};
+use super::{
+    Cmd, CmdError, DiskIo, DiskPolicy, ExtractProgress, ExtractReport, Host, HostError, MemDisk,
+    Output, PartitionNode, Progress,
+};
 use crate::plan::Plan;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// Answers a command a [`DryRunHost`] was asked to run (after it was recorded): `None` for the
+/// default (success, empty output), `Some` for a scripted output or failure.
+pub type Responder = Box<dyn Fn(&Cmd) -> Option<Result<Output, CmdError>> + Send + Sync>;
 
 /// One effect a host was asked to have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +66,32 @@ pub enum Effect {
         nodes: Vec<PathBuf>,
         /// For at most this long.
         timeout: Duration,
+    },
+    /// Create a directory (and missing parents) and set its mode.
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// Replace whatever is at `link` by a symbolic link.
+    Symlink {
+        /// The link's target, as written.
+        target: PathBuf,
+        /// The link.
+        link: PathBuf,
+    },
+    /// Remove a file or link, if present.
+    RemoveFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Extract a root image.
+    Extract {
+        /// The squashfs image.
+        image: PathBuf,
+        /// The directory it is extracted onto.
+        dest: PathBuf,
     },
 }
 
@@ -109,11 +145,21 @@ impl fmt::Display for Effect {
                 }
                 Ok(())
             }
+            Effect::CreateDir { path, mode } => {
+                write!(f, "create directory {} (mode {mode:04o})", path.display())
+            }
+            Effect::Symlink { target, link } => {
+                write!(f, "link {} -> {}", link.display(), target.display())
+            }
+            Effect::RemoveFile { path } => write!(f, "remove {} if present", path.display()),
+            Effect::Extract { image, dest } => {
+                write!(f, "extract {} onto {}", image.display(), dest.display())
+            }
         }
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep using it.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -160,194 +206,29 @@ impl Journal {
     }
 }
 
-const BLOCK: u64 = 4096;
-
-#[derive(Debug)]
-struct Store {
-    size: u64,
-    sector: u32,
-    /// Non-zero 4 KiB blocks by index; absent blocks read as zeros.
-    blocks: BTreeMap<u64, Box<[u8]>>,
-}
-
-/// A sparse in-memory disk. Clones share the same content (each has its own position), so a test
-/// can keep a handle to a disk it gave to the engine.
-#[derive(Clone)]
-pub struct MemDisk {
-    store: Arc<Mutex<Store>>,
-    path: PathBuf,
-    pos: u64,
-    journal: Option<Journal>,
-}
-
-impl fmt::Debug for MemDisk {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = lock(&self.store);
-        write!(
-            f,
-            "MemDisk({}, {} bytes, {}-byte sectors, {} blocks written)",
-            self.path.display(),
-            s.size,
-            s.sector,
-            s.blocks.len()
-        )
-    }
-}
-
-impl MemDisk {
-    /// A blank disk of `size` bytes with `sector`-byte logical sectors, known as `path`.
-    pub fn new(path: impl Into<PathBuf>, size: u64, sector: u32) -> MemDisk {
-        MemDisk {
-            store: Arc::new(Mutex::new(Store {
-                size,
-                sector,
-                blocks: BTreeMap::new(),
-            })),
-            path: path.into(),
-            pos: 0,
-            journal: None,
-        }
-    }
-
-    /// Records every write into `journal` from now on.
-    pub fn recording(mut self, journal: Journal) -> MemDisk {
-        self.journal = Some(journal);
-        self
-    }
-
-    /// Reads `len` bytes at `offset` (zeros past the end of what was written).
-    pub fn read_at(&self, offset: u64, len: usize) -> Vec<u8> {
-        let s = lock(&self.store);
-        let mut out = vec![0u8; len];
-        let mut done = 0usize;
-        while done < len {
-            let at = offset + done as u64;
-            let (idx, within) = (at / BLOCK, (at % BLOCK) as usize);
-            let n = (BLOCK as usize - within).min(len - done);
-            if let Some(b) = s.blocks.get(&idx) {
-                out[done..done + n].copy_from_slice(&b[within..within + n]);
-            }
-            done += n;
-        }
-        out
-    }
-
-    /// Offsets and lengths of the non-zero 4 KiB blocks, merged into ranges.
-    pub fn written_ranges(&self) -> Vec<(u64, u64)> {
-        let s = lock(&self.store);
-        let mut out: Vec<(u64, u64)> = Vec::new();
-        for idx in s.blocks.keys() {
-            match out.last_mut() {
-                Some((o, l)) if *o + *l == idx * BLOCK => *l += BLOCK,
-                _ => out.push((idx * BLOCK, BLOCK)),
-            }
-        }
-        out
-    }
-
-    fn write_at(&self, offset: u64, buf: &[u8]) {
-        let mut s = lock(&self.store);
-        let mut done = 0usize;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            let (idx, within) = (at / BLOCK, (at % BLOCK) as usize);
-            let n = (BLOCK as usize - within).min(buf.len() - done);
-            let chunk = &buf[done..done + n];
-            let zero = chunk.iter().all(|&b| b == 0);
-            match s.blocks.get_mut(&idx) {
-                Some(b) => {
-                    b[within..within + n].copy_from_slice(chunk);
-                    if zero && b.iter().all(|&x| x == 0) {
-                        s.blocks.remove(&idx);
-                    }
-                }
-                None if zero => {}
-                None => {
-                    let mut b = vec![0u8; BLOCK as usize].into_boxed_slice();
-                    b[within..within + n].copy_from_slice(chunk);
-                    s.blocks.insert(idx, b);
-                }
-            }
-            done += n;
-        }
-    }
-}
-
-impl Read for MemDisk {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = lock(&self.store).size;
-        let n = (size.saturating_sub(self.pos)).min(buf.len() as u64) as usize;
-        buf[..n].copy_from_slice(&self.read_at(self.pos, n));
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl Write for MemDisk {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let size = lock(&self.store).size;
-        if self.pos >= size && !buf.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!(
-                    "write past the end of {} ({size} bytes)",
-                    self.path.display()
-                ),
-            ));
-        }
-        let n = (size - self.pos).min(buf.len() as u64) as usize;
-        self.write_at(self.pos, &buf[..n]);
-        if let Some(j) = &self.journal {
-            j.push(Effect::WriteDisk {
-                disk: self.path.clone(),
-                offset: self.pos,
-                len: n as u64,
-                zeros: buf[..n].iter().all(|&b| b == 0),
-            });
-        }
-        self.pos += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Seek for MemDisk {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let size = lock(&self.store).size;
-        let new = match pos {
-            SeekFrom::Start(o) => Some(o),
-            SeekFrom::End(d) => size.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = new.ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-        Ok(self.pos)
-    }
-}
-
-impl DiskIo for MemDisk {
-    fn path(&self) -> &Path {
-        &self.path
-    }
-    fn size_bytes(&self) -> u64 {
-        lock(&self.store).size
-    }
-    fn logical_sector_size(&self) -> u32 {
-        lock(&self.store).sector
-    }
-    fn sync(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The dry-run host: knows the planned disks, applies the production disk policy, records
-/// every effect in order, and touches nothing. Commands "succeed" with empty output.
-#[derive(Debug, Default)]
+/// every effect in order, and touches nothing. Commands "succeed" with empty output unless a
+/// [`Responder`] says otherwise; every program is taken as installed unless listed with
+/// [`DryRunHost::without_program`].
+#[derive(Default)]
 pub struct DryRunHost {
     policy: DiskPolicy,
     journal: Journal,
     disks: Mutex<BTreeMap<PathBuf, MemDisk>>,
+    paths: Mutex<BTreeSet<PathBuf>>,
+    missing_programs: BTreeSet<String>,
+    responder: Option<Responder>,
+}
+
+impl fmt::Debug for DryRunHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DryRunHost")
+            .field("disks", &lock(&self.disks).keys().collect::<Vec<_>>())
+            .field("paths", &lock(&self.paths).len())
+            .field("responder", &self.responder.is_some())
+            .field("effects", &self.journal.effects().len())
+            .finish()
+    }
 }
 
 impl DryRunHost {
@@ -372,6 +253,31 @@ impl DryRunHost {
         })
     }
 
+    /// Pretends these paths exist (for [`Host::path_exists`]).
+    pub fn with_paths<I, P>(self, paths: I) -> DryRunHost
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        lock(&self.paths).extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Pretends the live system lacks program `name` (for [`Host::find_program`]).
+    pub fn without_program(mut self, name: &str) -> DryRunHost {
+        self.missing_programs.insert(name.to_string());
+        self
+    }
+
+    /// Answers commands with `responder` (after recording them).
+    pub fn respond_with(
+        mut self,
+        responder: impl Fn(&Cmd) -> Option<Result<Output, CmdError>> + Send + Sync + 'static,
+    ) -> DryRunHost {
+        self.responder = Some(Box::new(responder));
+        self
+    }
+
     /// The effects recorded so far, in order.
     pub fn effects(&self) -> Vec<Effect> {
         self.journal.effects()
@@ -390,6 +296,15 @@ impl DryRunHost {
             .map(|(i, e)| format!("{:>3}. {e}\n", i + 1))
             .collect()
     }
+
+    fn add_path(&self, path: &Path) {
+        let mut paths = lock(&self.paths);
+        for a in path.ancestors() {
+            if !a.as_os_str().is_empty() {
+                paths.insert(a.to_path_buf());
+            }
+        }
+    }
 }
 
 impl Host for DryRunHost {
@@ -404,7 +319,10 @@ impl Host for DryRunHost {
                 }
             }),
         });
-        Ok(Output::default())
+        match &self.responder {
+            Some(r) => r(cmd).unwrap_or_else(|| Ok(Output::default())),
+            None => Ok(Output::default()),
+        }
     }
 
     fn write_file(&self, path: &Path, contents: &[u8], mode: u32) -> Result<(), HostError> {
@@ -413,6 +331,7 @@ impl Host for DryRunHost {
             bytes: contents.len(),
             mode,
         });
+        self.add_path(path);
         Ok(())
     }
 
@@ -450,11 +369,104 @@ impl Host for DryRunHost {
         });
         Ok(())
     }
+
+    fn create_dir(&self, path: &Path, mode: u32) -> Result<(), HostError> {
+        self.journal.push(Effect::CreateDir {
+            path: path.to_path_buf(),
+            mode,
+        });
+        self.add_path(path);
+        Ok(())
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), HostError> {
+        self.journal.push(Effect::Symlink {
+            target: target.to_path_buf(),
+            link: link.to_path_buf(),
+        });
+        self.add_path(link);
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<(), HostError> {
+        self.journal.push(Effect::RemoveFile {
+            path: path.to_path_buf(),
+        });
+        lock(&self.paths).remove(path);
+        Ok(())
+    }
+
+    fn path_exists(&self, path: &Path) -> bool {
+        lock(&self.paths).contains(path)
+    }
+
+    fn find_program(&self, name: &str) -> Option<PathBuf> {
+        (!self.missing_programs.contains(name)).then(|| PathBuf::from(name))
+    }
+
+    fn extract_image(
+        &self,
+        image: &Path,
+        dest: &Path,
+        progress: &mut dyn ExtractProgress,
+    ) -> Result<ExtractReport, HostError> {
+        self.journal.push(Effect::Extract {
+            image: image.to_path_buf(),
+            dest: dest.to_path_buf(),
+        });
+        self.add_path(dest);
+        progress.report(Progress::default());
+        Ok(ExtractReport::default())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Seek, SeekFrom, Write};
+
+    #[test]
+    fn dry_run_simulates_paths_and_answers_commands_through_the_responder() {
+        let h = DryRunHost::new()
+            .with_paths(["/t/usr/bin/dpkg"])
+            .respond_with(|c| {
+                (c.program() == "zpool").then(|| {
+                    Ok(Output {
+                        stdout: b"tank1\n".to_vec(),
+                        ..Output::default()
+                    })
+                })
+            });
+        assert!(h.path_exists(Path::new("/t/usr/bin/dpkg")));
+        assert!(!h.path_exists(Path::new("/t/etc/ssh")));
+        h.create_dir(Path::new("/t/etc/ssh"), 0o755).unwrap();
+        h.symlink(
+            Path::new("/etc/machine-id"),
+            Path::new("/t/var/lib/dbus/machine-id"),
+        )
+        .unwrap();
+        assert!(h.path_exists(Path::new("/t/etc")));
+        assert!(h.path_exists(Path::new("/t/var/lib/dbus/machine-id")));
+        h.remove_file(Path::new("/t/usr/bin/dpkg")).unwrap();
+        assert!(!h.path_exists(Path::new("/t/usr/bin/dpkg")));
+        assert_eq!(h.run(&Cmd::new("zpool")).unwrap().stdout, b"tank1\n");
+        assert_eq!(h.run(&Cmd::new("zfs")).unwrap(), Output::default());
+        let mut calls = 0;
+        h.extract_image(Path::new("/p/root.sfs"), Path::new("/t"), &mut |_| {
+            calls += 1
+        })
+        .unwrap();
+        assert_eq!(calls, 1);
+        assert_eq!(
+            h.render(),
+            "  1. create directory /t/etc/ssh (mode 0755)\n  \
+             2. link /t/var/lib/dbus/machine-id -> /etc/machine-id\n  \
+             3. remove /t/usr/bin/dpkg if present\n  \
+             4. run zpool\n  \
+             5. run zfs\n  \
+             6. extract /p/root.sfs onto /t\n"
+        );
+    }
 
     #[test]
     fn mem_disk_is_sparse_and_reads_back() {

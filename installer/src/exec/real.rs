@@ -1,6 +1,9 @@
 //! [`RealHost`]: the host that does things, and the rules it applies before it writes a disk.
 
-use super::{ioctl, run_command, Cmd, CmdError, DiskIo, Host, HostError, Output, PartitionNode};
+use super::{
+    files, ioctl, run_command, Cmd, CmdError, DiskIo, ExtractProgress, ExtractReport, Host,
+    HostError, Output, PartitionNode,
+};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
@@ -330,6 +333,34 @@ impl Host for RealHost {
             }
             thread::sleep(POLL);
         }
+    }
+    fn create_dir(&self, path: &Path, mode: u32) -> Result<(), HostError> {
+        files::create_dir(path, mode)
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), HostError> {
+        files::symlink(target, link)
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<(), HostError> {
+        files::remove_file(path)
+    }
+
+    fn path_exists(&self, path: &Path) -> bool {
+        files::path_exists(path)
+    }
+
+    fn find_program(&self, name: &str) -> Option<PathBuf> {
+        files::find_program(name)
+    }
+
+    fn extract_image(
+        &self,
+        image: &Path,
+        dest: &Path,
+        progress: &mut dyn ExtractProgress,
+    ) -> Result<ExtractReport, HostError> {
+        files::extract_image(image, dest, progress)
     }
 }
 
