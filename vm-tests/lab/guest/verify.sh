@@ -1,0 +1,43 @@
+#!/bin/sh
+# Verification boot (appended per run as /lab/run.sh). The disks are attached read-only; this
+# imports every pool it finds, one by one, read-only (-N: nothing mounted) and reports, as JSON:
+#   pools[].status   `zpool status -P <pool>` (text; the host parses the vdev tree)
+#   pools[].props    `zpool get -Hp all <pool>` as {property: value}
+#   datasets         `zfs get -Hp -o name,property,value,source all` as {dataset: {property: value}}
+#                    (properties that have a source, i.e. no read-only statistics; plus type)
+#   importable       `zpool import` output before importing (text)
+#   lsblk            `lsblk -J` of the guest's view
+set -u
+out=$LAB_RESULT
+t=/run/lab/verify; mkdir -p $t
+udevadm settle --timeout=30
+zpool import -d /dev/disk/by-id >$t/importable 2>&1
+# One pool at a time, by id: a broken leftover (zpool import -a can abort on one) must not hide
+# the others. import_rc = how many imports failed.
+import_rc=0
+: >$t/import.log
+for id in $(awk '$1 == "id:" {print $2}' $t/importable); do
+    if ! zpool import -d /dev/disk/by-id -N -f -o readonly=on "$id" >>$t/import.log 2>&1; then
+        echo "import of pool id $id failed" >>$t/import.log
+        import_rc=$((import_rc + 1))
+    fi
+done
+zpool list -H -o name >$t/pools 2>/dev/null
+: >$t/pools.json
+for p in $(cat $t/pools); do
+    zpool status -P "$p" >$t/status.$p 2>&1
+    zpool get -Hp -o property,value all "$p" >$t/props.$p 2>&1
+    jq -n --arg name "$p" --rawfile status $t/status.$p --rawfile props $t/props.$p \
+        '{name: $name, status: $status,
+          props: ($props | split("\n") | map(select(length > 0) | split("\t")) | map({(.[0]): .[1]}) | add)}' \
+        >>$t/pools.json
+done
+zfs get -Hp -o name,property,value,source all >$t/zfsget 2>/dev/null
+lsblk -J -o NAME,SERIAL,SIZE,TYPE,FSTYPE,LABEL,PARTLABEL >$t/lsblk 2>/dev/null || echo '{}' >$t/lsblk
+jq -n --argjson rc $import_rc --rawfile importable $t/importable --rawfile importlog $t/import.log \
+      --slurpfile pools $t/pools.json --rawfile zfsget $t/zfsget --slurpfile lsblk $t/lsblk \
+   '{ok: true, import_rc: $rc, importable: $importable, import_log: $importlog, pools: $pools,
+     datasets: ($zfsget | split("\n") | map(select(length > 0) | split("\t"))
+                | map(select(.[3] != "-" or .[1] == "type" or .[1] == "mountpoint"))
+                | reduce .[] as $r ({}; .[$r[0]][$r[1]] = $r[2])),
+     lsblk: $lsblk[0]}' >"$out"
