@@ -63,7 +63,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .checked_mul(mult)
         .and_then(|b| b.checked_add(frac_v * mult / scale))
         .ok_or_else(|| format!("`{text}` is too large"))?;
-    if frac_v * mult % scale != 0 {
+    if !(frac_v * mult).is_multiple_of(scale) {
         return Err(format!("`{text}` is not a whole number of bytes"));
     }
     u64::try_from(bytes).map_err(|_| format!("`{text}` is too large"))
