@@ -99,7 +99,7 @@ pub enum Effect {
 pub(crate) fn exact_bytes(n: u64) -> String {
     const KIB: u64 = 1024;
     for (unit, name) in [(KIB * KIB * KIB, "GiB"), (KIB * KIB, "MiB"), (KIB, "KiB")] {
-        if n >= unit && n % unit == 0 {
+        if n >= unit && n.is_multiple_of(unit) {
             return format!("{} {name}", n / unit);
         }
     }

@@ -91,7 +91,7 @@ fn part_name(disk: &str, n: u32) -> String {
 
 /// Renders one disk (and its partitions) into `ctx`.
 pub(super) fn render(ctx: &mut Ctx, d: &DiskSpec, live: &LiveSpec) -> Result<(), SynthError> {
-    if d.size_bytes % 512 != 0 {
+    if !d.size_bytes.is_multiple_of(512) {
         return Err(SynthError::Spec(format!(
             "{}: size is not a multiple of 512",
             d.name
