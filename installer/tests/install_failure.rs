@@ -15,6 +15,22 @@ use tappaas_installer::install::{
 use tappaas_installer::progress::{Event, Level, Outcome};
 use tappaas_installer::system::GeneratedIds;
 
+/// Runs the lab's plan on `host` with `ctx`, discarding the events.
+fn run_with(
+    lab: &Lab,
+    ctx: &tappaas_installer::install::InstallContext,
+    host: &dyn tappaas_installer::exec::Host,
+) -> anyhow::Result<tappaas_installer::install::InstallReport> {
+    install::execute(
+        &lab.plan,
+        &lab.site,
+        &lab.src,
+        ctx,
+        host,
+        &mut Collect::default(),
+    )
+}
+
 type Answer = Option<Result<Output, CmdError>>;
 
 /// The fake: blank planned disks, a complete Proxmox root, `script` first (given the command
@@ -156,15 +172,7 @@ fn a_rerun_resumes_after_the_last_completed_step_and_imports_the_pools_again() {
         }
         fresh_zfs(line)
     });
-    let err = install::execute(
-        &lab.plan,
-        &lab.site,
-        &lab.src,
-        &lab.ctx,
-        &first,
-        &mut Collect::default(),
-    )
-    .expect_err("esp fails");
+    let err = run_with(&lab, &lab.ctx, &first).expect_err("esp fails");
     assert_eq!(install_error(&err).step.as_deref(), Some("esp"));
     let effects = lines(&first);
     let tail: Vec<&str> = effects.iter().rev().take(3).map(String::as_str).collect();
@@ -274,15 +282,7 @@ fn a_rerun_resumes_after_the_last_completed_step_and_imports_the_pools_again() {
 
     // A third run of the completed install does nothing at all.
     let third = fake(&lab, |_| None);
-    let report = install::execute(
-        &lab.plan,
-        &lab.site,
-        &lab.src,
-        &ctx,
-        &third,
-        &mut Collect::default(),
-    )
-    .unwrap();
+    let report = run_with(&lab, &ctx, &third).unwrap();
     assert!(third.effects().is_empty(), "{}", third.render());
     assert!(
         report.notices[0].contains("nothing to do"),
@@ -300,25 +300,9 @@ fn a_pool_the_journal_says_exists_but_zfs_lost_stops_the_resume() {
         }
         fresh_zfs(line)
     });
-    install::execute(
-        &lab.plan,
-        &lab.site,
-        &lab.src,
-        &lab.ctx,
-        &first,
-        &mut Collect::default(),
-    )
-    .expect_err("esp fails");
+    run_with(&lab, &lab.ctx, &first).expect_err("esp fails");
     let second = fake(&lab, fresh_zfs);
-    let err = install::execute(
-        &lab.plan,
-        &lab.site,
-        &lab.src,
-        &lab.ctx,
-        &second,
-        &mut Collect::default(),
-    )
-    .expect_err("rpool is gone");
+    let err = run_with(&lab, &lab.ctx, &second).expect_err("rpool is gone");
     let msg = format!("{err:#}");
     assert!(
         msg.starts_with("step pool:rpool failed: an earlier run created pool rpool (journal)"),
@@ -380,15 +364,7 @@ fn cleanup_errors_come_after_the_original_error() {
         }
         fresh_zfs(line)
     });
-    let err = install::execute(
-        &lab.plan,
-        &lab.site,
-        &lab.src,
-        &lab.ctx,
-        &host,
-        &mut Collect::default(),
-    )
-    .expect_err("esp fails");
+    let err = run_with(&lab, &lab.ctx, &host).expect_err("esp fails");
     let ie = install_error(&err);
     assert_eq!(ie.cleanup.len(), 1);
     let msg = format!("{err:#}");
@@ -412,15 +388,7 @@ fn a_resume_accepts_disks_that_hold_the_earlier_runs_partitions_and_nothing_else
         }
         fresh_zfs(line)
     });
-    install::execute(
-        &lab.plan,
-        &lab.site,
-        &lab.src,
-        &lab.ctx,
-        &first,
-        &mut Collect::default(),
-    )
-    .expect_err("esp fails");
+    run_with(&lab, &lab.ctx, &first).expect_err("esp fails");
 
     // The machine as a re-probe now sees it: the boot disk holds a GPT and a ZFS label.
     let Machine::Inventory(inv) = &lab.ctx.machine else {
@@ -466,30 +434,14 @@ fn a_resume_accepts_disks_that_hold_the_earlier_runs_partitions_and_nothing_else
         )),
         _ => None,
     });
-    install::execute(
-        &lab.plan,
-        &lab.site,
-        &lab.src,
-        &ctx,
-        &second,
-        &mut Collect::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    run_with(&lab, &ctx, &second).unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 #[test]
 fn preflight_refuses_a_live_system_without_a_tool_before_any_write() {
     let lab = lab(0);
     let host = fake(&lab, fresh_zfs).without_program("mkfs.vfat");
-    let err = install::execute(
-        &lab.plan,
-        &lab.site,
-        &lab.src,
-        &lab.ctx,
-        &host,
-        &mut Collect::default(),
-    )
-    .expect_err("no mkfs.vfat");
+    let err = run_with(&lab, &lab.ctx, &host).expect_err("no mkfs.vfat");
     assert_eq!(install_error(&err).step.as_deref(), Some("preflight"));
     let msg = format!("{err:#}");
     assert!(
@@ -503,15 +455,7 @@ fn preflight_refuses_a_live_system_without_a_tool_before_any_write() {
 fn without_zgenhostid_the_hostid_is_written_before_the_first_pool() {
     let lab = lab(0);
     let host = fake(&lab, fresh_zfs).without_program("zgenhostid");
-    install::execute(
-        &lab.plan,
-        &lab.site,
-        &lab.src,
-        &lab.ctx,
-        &host,
-        &mut Collect::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    run_with(&lab, &lab.ctx, &host).unwrap_or_else(|e| panic!("{e:#}"));
     let effects = lines(&host);
     let hostid = effects
         .iter()
