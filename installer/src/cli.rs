@@ -296,6 +296,24 @@ pub fn hints_for(profile_id: Option<&str>) -> Hints {
     }
 }
 
+/// Which node of the site this machine is, with the hints of its hardware profile (the one the
+/// node names, else the one its DMI matches). When no single node fits, prints why and gives
+/// exit code 1.
+fn resolve_node(
+    inv: &Inventory,
+    site: &tappaas_site::Site,
+    node: Option<&str>,
+    file: &str,
+) -> Result<(plan::NodeChoice, Hints), ExitCode> {
+    let detected = profile::match_dmi(&inv.dmi).map(|p| p.id.clone());
+    let choice = plan::select_node(inv, site, node, detected.as_deref()).map_err(|e| {
+        eprint!("{}", e.render(file));
+        ExitCode::from(1)
+    })?;
+    let profile_id = site.nodes[choice.index].profile.clone().or(detected);
+    Ok((choice, hints_for(profile_id.as_deref())))
+}
+
 fn cmd_plan(a: PlanArgs) -> Result<ExitCode> {
     let src = read_site(&a.site)?;
     let file = a.site.display().to_string();
@@ -319,17 +337,11 @@ fn cmd_plan(a: PlanArgs) -> Result<ExitCode> {
     };
     let fixture_profile = a.profile.clone().or(named_profile);
     let inv = read_machine(a.root.as_deref(), fixture_profile.as_deref())?;
-    let detected = profile::match_dmi(&inv.dmi).map(|p| p.id.clone());
-    let choice = match plan::select_node(&inv, &site, a.node.as_deref(), detected.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprint!("{}", e.render(&file));
-            return Ok(ExitCode::from(1));
-        }
+    let (choice, hints) = match resolve_node(&inv, &site, a.node.as_deref(), &file) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
     };
     let node = &site.nodes[choice.index];
-    let profile_id = node.profile.clone().or(detected);
-    let hints = hints_for(profile_id.as_deref());
     match plan::plan(&inv, &site, &choice, &hints) {
         Ok(p) => {
             if a.json {
@@ -429,13 +441,9 @@ fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
         Some(_) => Machine::Inventory(Box::new(inv.clone())),
         None => Machine::Root(a.root.clone().unwrap_or_else(|| PathBuf::from("/"))),
     };
-    let detected = profile::match_dmi(&inv.dmi).map(|p| p.id.clone());
-    let choice = match plan::select_node(&inv, &site, a.node.as_deref(), detected.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprint!("{}", e.render(&file));
-            return Ok(ExitCode::from(1));
-        }
+    let (choice, hints) = match resolve_node(&inv, &site, a.node.as_deref(), &file) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
     };
     let node = &site.nodes[choice.index];
     // A rerun in the same live session resumes the plan the user consented to: a new plan
@@ -463,20 +471,17 @@ fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
             );
             j.plan
         }
-        None => {
-            let hints = hints_for(node.profile.clone().or(detected).as_deref());
-            match plan::plan(&inv, &site, &choice, &hints) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprint!("{}", e.render(&file));
-                    eprintln!(
-                        "{file}: node {} does not fit this machine; nothing was written",
-                        node.name
-                    );
-                    return Ok(ExitCode::from(1));
-                }
+        None => match plan::plan(&inv, &site, &choice, &hints) {
+            Ok(p) => p,
+            Err(e) => {
+                eprint!("{}", e.render(&file));
+                eprintln!(
+                    "{file}: node {} does not fit this machine; nothing was written",
+                    node.name
+                );
+                return Ok(ExitCode::from(1));
             }
-        }
+        },
     };
     let site_dir = a.site.parent().unwrap_or(Path::new("."));
     let payload = a
