@@ -9,8 +9,17 @@ rc=$?
 cat /run/lab/install.log
 grep '"event":"finished"' /run/lab/progress.jsonl | tail -n 1 >/run/lab/finished.json
 [ -s /run/lab/finished.json ] || echo 'null' >/run/lab/finished.json
-jq -n --argjson rc "$rc" --rawfile log /run/lab/install.log --slurpfile fin /run/lab/finished.json \
-   '{ok: ($rc == 0), exit: $rc, finished: $fin[0], log: $log}
-    + (if $rc != 0 then {error: ("tappaas-installer install exited " + ($rc | tostring))} else {} end)' \
+# With LAB_EXPECT_NODE set (several VMs, one site file), the installer must have recognised
+# exactly that node by itself.
+node_ok=true
+if [ -n "${LAB_EXPECT_NODE:-}" ] && ! grep -q "^installing node $LAB_EXPECT_NODE:" /run/lab/install.log; then
+    node_ok=false
+fi
+jq -n --argjson rc "$rc" --argjson node_ok "$node_ok" --arg want_node "${LAB_EXPECT_NODE:-}" \
+      --rawfile log /run/lab/install.log --slurpfile fin /run/lab/finished.json \
+   '{ok: ($rc == 0 and $node_ok), exit: $rc, finished: $fin[0], log: $log}
+    + (if $rc != 0 then {error: ("tappaas-installer install exited " + ($rc | tostring))}
+       elif ($node_ok | not) then {error: ("the installer did not install node " + $want_node)}
+       else {} end)' \
    >"$LAB_RESULT"
-exit "$rc"
+[ "$rc" -eq 0 ] && [ "$node_ok" = true ]
