@@ -4,9 +4,13 @@
 #   pools[].status   `zpool status -P <pool>` (text; the host parses the vdev tree)
 #   pools[].props    `zpool get -Hp all <pool>` as {property: value}
 #   datasets         `zfs get -Hp -o name,property,value,source all` as {dataset: {property: value}}
+#                    (mountpoints without the altroot the pools are imported under)
 #                    (properties that have a source, i.e. no read-only statistics; plus type)
 #   importable       `zpool import` output before importing (text)
 #   lsblk            `lsblk -J` of the guest's view
+#   root_files       {path: content} of a few files of the installed root (hostname, hosts,
+#                    network interfaces, the node manifest), read from <pool>/ROOT/pve-1 mounted
+#                    read-only under an altroot
 set -u
 out=$LAB_RESULT
 t=/run/lab/verify; mkdir -p $t
@@ -17,7 +21,8 @@ zpool import -d /dev/disk/by-id >$t/importable 2>&1
 import_rc=0
 : >$t/import.log
 for id in $(awk '$1 == "id:" {print $2}' $t/importable); do
-    if ! zpool import -d /dev/disk/by-id -N -f -o readonly=on "$id" >>$t/import.log 2>&1; then
+    # -R: an altroot, so mounting the installed root (mountpoint=/) cannot cover the live one.
+    if ! zpool import -d /dev/disk/by-id -N -f -o readonly=on -R /run/lab/altroot "$id" >>$t/import.log 2>&1; then
         echo "import of pool id $id failed" >>$t/import.log
         import_rc=$((import_rc + 1))
     fi
@@ -33,11 +38,25 @@ for p in $(cat $t/pools); do
         >>$t/pools.json
 done
 zfs get -Hp -o name,property,value,source all >$t/zfsget 2>/dev/null
+echo '{}' >$t/rootfiles.json
+root_ds=$(zfs list -H -o name 2>/dev/null | grep '/ROOT/pve-1$' | head -n 1)
+if [ -n "$root_ds" ] && zfs mount "$root_ds" >>$t/import.log 2>&1; then
+    for f in /etc/hostname /etc/hosts /etc/network/interfaces /etc/tappaas/node.toml; do
+        [ -f "/run/lab/altroot$f" ] || continue
+        jq --arg k "$f" --rawfile v "/run/lab/altroot$f" '. + {($k): $v}' $t/rootfiles.json >$t/rf.tmp \
+            && mv $t/rf.tmp $t/rootfiles.json
+    done
+    zfs unmount "$root_ds" >>$t/import.log 2>&1
+fi
 lsblk -J -o NAME,SERIAL,SIZE,TYPE,FSTYPE,LABEL,PARTLABEL >$t/lsblk 2>/dev/null || echo '{}' >$t/lsblk
 jq -n --argjson rc $import_rc --rawfile importable $t/importable --rawfile importlog $t/import.log \
       --slurpfile pools $t/pools.json --rawfile zfsget $t/zfsget --slurpfile lsblk $t/lsblk \
+      --slurpfile rootfiles $t/rootfiles.json \
    '{ok: true, import_rc: $rc, importable: $importable, import_log: $importlog, pools: $pools,
      datasets: ($zfsget | split("\n") | map(select(length > 0) | split("\t"))
                 | map(select(.[3] != "-" or .[1] == "type" or .[1] == "mountpoint"))
+                | map(if .[1] == "mountpoint" and (.[2] | startswith("/run/lab/altroot"))
+                      then .[2] = (.[2] | ltrimstr("/run/lab/altroot") | if . == "" then "/" else . end)
+                      else . end)
                 | reduce .[] as $r ({}; .[$r[0]][$r[1]] = $r[2])),
-     lsblk: $lsblk[0]}' >"$out"
+     lsblk: $lsblk[0], root_files: $rootfiles[0]}' >"$out"
