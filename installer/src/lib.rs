@@ -14,4 +14,6 @@ pub mod progress;
 pub mod rootfs;
 pub mod synth;
 pub mod system;
+#[cfg(test)]
+mod testutil;
 pub mod zfs;

@@ -5,44 +5,10 @@ use super::pools::{parse_fs_list, Fs};
 use super::*;
 use crate::system::FileContent;
 
-const SITE: &str = r#"version = 1
-
-[site]
-name = "lab"
-domain = "example.org"
-admin-email = "admin@example.org"
-
-[credentials]
-root-password-hash = "$6$unit$y6afYXh.S4y3mWbFHnUP/cnYL6Ln1fUxxXBsNJEkQ0K3GVV9HRFBJ/3hQXAPNR71SjLA3rdt6yCIWVJ5.fqVe/"
-ssh-keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBQBunsP8seThIskcM6k1gN2dldxunpTlZ4RWcYAZuFW lab@test"]
-
-[[node]]
-name = "tappaas1"
-role = "primary"
-profile = "qemu-lab"
-
-[node.tank1]
-
-[node.tank2]
-"#;
+use crate::testutil::{lab_plan, LAB_SITE as SITE};
 
 fn lab() -> (Plan, Site) {
-    let opts = tappaas_site::ParseOptions {
-        known_profiles: crate::profile::ids()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    };
-    let site = tappaas_site::parse(SITE, &opts).unwrap();
-    let inv = crate::probe::probe(&crate::probe::embedded_fixture("qemu-lab").unwrap()).unwrap();
-    let choice = crate::plan::select_node(&inv, &site, Some("tappaas1"), None).unwrap();
-    let plan = crate::plan::plan(
-        &inv,
-        &site,
-        &choice,
-        &crate::cli::hints_for(Some("qemu-lab")),
-    )
-    .unwrap();
+    let (plan, site, _) = lab_plan();
     (plan, site)
 }
 

@@ -1,35 +1,8 @@
 use super::*;
 use crate::inventory::{Content, Partition};
-use crate::plan::{self, Hints};
-
-const SITE: &str = r#"version = 1
-[site]
-name = "lab"
-domain = "example.org"
-admin-email = "admin@example.org"
-[credentials]
-root-password-hash = "$6$tappaasgolden$y6afYXh.S4y3mWbFHnUP/cnYL6Ln1fUxxXBsNJEkQ0K3GVV9HRFBJ/3hQXAPNR71SjLA3rdt6yCIWVJ5.fqVe/"
-[[node]]
-name = "tappaas1"
-role = "primary"
-profile = "qemu-lab"
-[node.tank1]
-[node.tank2]
-"#;
 
 fn planned() -> (Plan, Inventory) {
-    let fixture = crate::probe::embedded_fixture("qemu-lab").expect("fixture");
-    let inv = crate::probe::probe(&fixture).expect("probe");
-    let site = tappaas_site::parse(SITE, &tappaas_site::ParseOptions::default()).expect("site");
-    let choice = plan::select_node(&inv, &site, Some("tappaas1"), None).expect("node");
-    let p = plan::plan(
-        &inv,
-        &site,
-        &choice,
-        &crate::cli::hints_for(Some("qemu-lab")),
-    )
-    .unwrap_or_else(|e| panic!("{}", e.render("site")));
-    let _ = Hints::default();
+    let (p, _, inv) = crate::testutil::lab_plan();
     (p, inv)
 }
 
