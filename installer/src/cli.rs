@@ -296,6 +296,24 @@ pub fn hints_for(profile_id: Option<&str>) -> Hints {
     }
 }
 
+/// Reads and validates a site file: (source, file name, site). An invalid file prints every
+/// diagnostic with its source line and `consequence`, and gives exit code 1.
+fn load_site(
+    path: &Path,
+    consequence: &str,
+) -> Result<Result<(String, String, tappaas_site::Site), ExitCode>> {
+    let src = read_site(path)?;
+    let file = path.display().to_string();
+    match tappaas_site::parse(&src, &parse_options()) {
+        Ok(site) => Ok(Ok((src, file, site))),
+        Err(diags) => {
+            eprint!("{}", tappaas_site::render_with_source(&diags, &file, &src));
+            eprintln!("{file}: invalid site file; {consequence}");
+            Ok(Err(ExitCode::from(1)))
+        }
+    }
+}
+
 /// Which node of the site this machine is, with the hints of its hardware profile (the one the
 /// node names, else the one its DMI matches). When no single node fits, prints why and gives
 /// exit code 1.
@@ -315,15 +333,9 @@ fn resolve_node(
 }
 
 fn cmd_plan(a: PlanArgs) -> Result<ExitCode> {
-    let src = read_site(&a.site)?;
-    let file = a.site.display().to_string();
-    let site = match tappaas_site::parse(&src, &parse_options()) {
-        Ok(s) => s,
-        Err(diags) => {
-            eprint!("{}", tappaas_site::render_with_source(&diags, &file, &src));
-            eprintln!("{file}: invalid site file; nothing planned");
-            return Ok(ExitCode::from(1));
-        }
+    let (_, file, site) = match load_site(&a.site, "nothing planned")? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
     };
     // Without --root or --profile, a node that names its profile plans against that profile's
     // fixture: the shipped examples then plan on any machine, touching nothing.
@@ -425,15 +437,9 @@ fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let json = a.progress_fd.map(open_progress_fd).transpose()?;
-    let src = read_site(&a.site)?;
-    let file = a.site.display().to_string();
-    let site = match tappaas_site::parse(&src, &parse_options()) {
-        Ok(s) => s,
-        Err(diags) => {
-            eprint!("{}", tappaas_site::render_with_source(&diags, &file, &src));
-            eprintln!("{file}: invalid site file; nothing was written");
-            return Ok(ExitCode::from(1));
-        }
+    let (src, file, site) = match load_site(&a.site, "nothing was written")? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
     };
     // A real install probes the machine it runs on (or --root); never a profile's fixture.
     let inv = read_machine(a.root.as_deref(), a.profile.as_deref())?;
