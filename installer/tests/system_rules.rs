@@ -156,7 +156,7 @@ fn node_manifest_reads_back_and_pins_the_plan() {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(m.plan_sha256, sha);
-        assert_eq!(m, NodeManifest::new(&plan, sha, &ids()).unwrap());
+        assert_eq!(m, system::node_manifest(&plan, sha, &ids()).unwrap());
         assert_eq!(m.format, system::MANIFEST_FORMAT);
         assert_eq!(m.site, "golden");
         assert_eq!(m.installed_at.to_string(), "2026-01-01T00:00:00Z");

@@ -12,6 +12,7 @@ pub mod diag;
 mod disknames;
 pub mod docs;
 pub mod glob;
+pub mod manifest;
 pub mod model;
 mod net;
 pub mod schema;

@@ -5,102 +5,45 @@ use super::rules::format_rfc3339;
 use super::templates::Templates;
 use super::{invalid, GeneratedIds, RenderError, RenderedFile, BOOTSTRAP_UNIT};
 use crate::plan::{DiskRoleKind, Plan};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::net::Ipv4Addr;
-use tappaas_site::{Role, Site};
+use tappaas_site::manifest::{ManifestCluster, ManifestNode, NodeManifest, MANIFEST_FORMAT};
+use tappaas_site::Site;
 
-/// Version of `/etc/tappaas/node.toml`.
-pub const MANIFEST_FORMAT: u32 = 1;
-
-/// `/etc/tappaas/node.toml`: what was installed on this machine, for the first-boot agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct NodeManifest {
-    /// [`MANIFEST_FORMAT`].
-    pub format: u32,
-    /// The site's name.
-    pub site: String,
-    /// When the install ran (UTC).
-    pub installed_at: toml::value::Datetime,
-    /// SHA-256 (hex) of `/etc/tappaas/plan.json` as written.
-    pub plan_sha256: String,
-    /// This node.
-    pub node: ManifestNode,
-    /// The cluster it forms or joins.
-    pub cluster: ManifestCluster,
-    /// Pool names by role: `rpool`, and `tank1` / `tank2` when this node has them.
-    pub pools: std::collections::BTreeMap<String, String>,
-}
-
-/// `[node]` of the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct ManifestNode {
-    /// Host name.
-    pub name: String,
-    /// Node number (corosync node id).
-    pub id: u8,
-    /// Role in the cluster.
-    pub role: Role,
-    /// Fully qualified name.
-    pub fqdn: String,
-    /// Management address with prefix.
-    pub address: String,
-    /// Replaces a failed node of the same name.
-    pub replace: bool,
-}
-
-/// `[cluster]` of the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct ManifestCluster {
-    /// Cluster name.
-    pub name: String,
-    /// The primary's management address (create on it, join via it).
-    pub primary_address: Ipv4Addr,
-    /// Corosync link0 address of this node.
-    pub link0: Ipv4Addr,
-}
-
-impl NodeManifest {
-    /// The manifest for `plan`, whose JSON (as written to `/etc/tappaas/plan.json`) hashes to
-    /// `plan_sha256`.
-    pub fn new(plan: &Plan, plan_sha256: String, ids: &GeneratedIds) -> Result<Self, RenderError> {
-        let installed_at = format_rfc3339(ids.installed_at)
-            .parse()
-            .map_err(|e| invalid("/etc/tappaas/node.toml", format!("install time: {e}")))?;
-        let pools = plan
-            .pools
-            .iter()
-            .map(|p| (pool_key(p.role).to_string(), p.name.clone()))
-            .collect();
-        Ok(NodeManifest {
-            format: MANIFEST_FORMAT,
-            site: plan.site.clone(),
-            installed_at,
-            plan_sha256,
-            node: ManifestNode {
-                name: plan.node.name.clone(),
-                id: plan.node.id,
-                role: plan.node.role,
-                fqdn: plan.system.fqdn.clone(),
-                address: plan.system.address.clone(),
-                replace: plan.node.replace,
-            },
-            cluster: ManifestCluster {
-                name: plan.system.cluster.name.clone(),
-                primary_address: plan.system.cluster.primary_address,
-                link0: plan.system.cluster.link0,
-            },
-            pools,
-        })
-    }
-
-    /// Reads a manifest (the first-boot agent's side).
-    pub fn parse(text: &str) -> Result<NodeManifest, toml::de::Error> {
-        toml::from_str(text)
-    }
+/// The manifest ([`NodeManifest`]) for `plan`, whose JSON (as written to `/etc/tappaas/plan.json`) hashes to
+/// `plan_sha256`.
+pub fn node_manifest(
+    plan: &Plan,
+    plan_sha256: String,
+    ids: &GeneratedIds,
+) -> Result<NodeManifest, RenderError> {
+    let installed_at = format_rfc3339(ids.installed_at)
+        .parse()
+        .map_err(|e| invalid("/etc/tappaas/node.toml", format!("install time: {e}")))?;
+    let pools = plan
+        .pools
+        .iter()
+        .map(|p| (pool_key(p.role).to_string(), p.name.clone()))
+        .collect();
+    Ok(NodeManifest {
+        format: MANIFEST_FORMAT,
+        site: plan.site.clone(),
+        installed_at,
+        plan_sha256,
+        node: ManifestNode {
+            name: plan.node.name.clone(),
+            id: plan.node.id,
+            role: plan.node.role,
+            fqdn: plan.system.fqdn.clone(),
+            address: plan.system.address.clone(),
+            replace: plan.node.replace,
+        },
+        cluster: ManifestCluster {
+            name: plan.system.cluster.name.clone(),
+            primary_address: plan.system.cluster.primary_address,
+            link0: plan.system.cluster.link0,
+        },
+        pools,
+    })
 }
 
 fn pool_key(role: DiskRoleKind) -> &'static str {
@@ -139,7 +82,7 @@ pub(super) fn render(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let m = NodeManifest::new(plan, sha, ids)?;
+    let m = node_manifest(plan, sha, ids)?;
     let node_toml = t.render(
         "etc/tappaas/node.toml",
         &serde_json::json!({

@@ -16,11 +16,12 @@ mod pve;
 mod rules;
 mod templates;
 
-pub use manifest::{ManifestCluster, ManifestNode, NodeManifest, MANIFEST_FORMAT};
+pub use manifest::node_manifest;
 pub use rules::{
     format_rfc3339, hostid_bytes, keyboard_map, zfs_arc_max, KeyboardMap, ARC_MAX_CEILING,
     ARC_MAX_FLOOR,
 };
+pub use tappaas_site::manifest::{ManifestCluster, ManifestNode, NodeManifest, MANIFEST_FORMAT};
 
 use crate::plan::{DiskRoleKind, Plan};
 use std::fmt;
