@@ -88,7 +88,7 @@ fn partition_loop(sector: u32) {
 
     let d = retarget(&planned, &target.dev);
     let host = RealHost::for_test_devices([target.dev.clone()]);
-    let wiped = disk::partition_disk(&host, &d, Duration::from_secs(20)).unwrap();
+    let wiped = disk::partition_disk(&host, &d, None, Duration::from_secs(20)).unwrap();
     assert_eq!(
         wiped.old_partitions,
         [(513 << 20, 1 << 30), (2 << 30, 3 << 30)],
@@ -202,7 +202,7 @@ fn the_blkrrpart_path_rereads_or_names_the_nodes_the_kernel_did_not_create() {
     let d = retarget(&planned, &plain.dev);
     let host = RealHost::for_test_devices([plain.dev.clone()]).reread_with(Reread::Ioctl);
     disk::wipe(&host, &d).unwrap();
-    disk::write_gpt(&host, &d).unwrap();
+    disk::write_gpt(&host, &d, None).unwrap();
     let msg = disk::settle(&host, &d, Duration::from_secs(2))
         .unwrap_err()
         .to_string();

@@ -23,7 +23,7 @@ fn dry_run_records_exactly_the_disk_effects_in_order() {
     }
     let host = DryRunHost::for_plan(&plan);
     for d in &plan.disks {
-        disk::partition_disk(&host, d, SETTLE_TIMEOUT).unwrap();
+        disk::partition_disk(&host, d, None, SETTLE_TIMEOUT).unwrap();
     }
     let text = host.render();
     let boot: Vec<&str> = text.lines().take(10).collect();

@@ -12,6 +12,8 @@ use tappaas_installer::exec::{CmdError, DryRunHost, Effect, Output};
 use tappaas_installer::install::{
     self, InstallError, InstallJournal, Machine, SimulatedZfs, DRY_RUN_ASSUMED,
 };
+use tappaas_installer::inventory::Partition;
+use tappaas_installer::plan::DiskRoleKind;
 use tappaas_installer::progress::{Event, Level, Outcome};
 use tappaas_installer::system::GeneratedIds;
 
@@ -214,19 +216,29 @@ fn a_rerun_resumes_after_the_last_completed_step_and_imports_the_pools_again() {
             stdout(format!("{}\n", l.rsplit(' ').next().unwrap()))
         }
         _ => None,
-    });
+    })
+    .with_disks_from(&first);
     let mut sink = Collect::default();
     let report = install::execute(&lab.plan, &lab.site, &lab.src, &ctx, &second, &mut sink)
         .unwrap_or_else(|e| panic!("{e:#}\n{}", second.render()));
     let effects = lines(&second);
     let text = second.render();
-    assert!(
-        !second
-            .effects()
-            .iter()
-            .any(|e| matches!(e, Effect::WriteDisk { .. })),
-        "no disk is wiped or partitioned again: {text}"
-    );
+    // No disk is wiped or partitioned again; the only disk writes are finish's, after the
+    // pools are exported, dropping the install marker from the partition names.
+    let last_export = effects
+        .iter()
+        .rposition(|e| e.starts_with("run zpool export"))
+        .unwrap();
+    for (i, e) in second.effects().iter().enumerate() {
+        if let Effect::WriteDisk { len, .. } = e {
+            assert!(i > last_export, "{i}: {e} before the export: {text}");
+            assert!(*len <= 16 << 10, "{i}: {e} is more than a GPT copy: {text}");
+            assert!(
+                !matches!(e, Effect::WriteDisk { zeros: true, .. }),
+                "{i}: {e} wipes: {text}"
+            );
+        }
+    }
     assert!(!text.contains("zpool create"), "{text}");
     let target = lab.ctx.target.display();
     for id in ["4242", "17769879925444718715", "4343"] {
@@ -403,7 +415,7 @@ fn a_resume_accepts_disks_that_hold_the_earlier_runs_partitions_and_nothing_else
     boot.content.partition_table = Some("gpt".into());
     boot.content.fs_type = None;
     let mut ctx = lab.ctx.clone();
-    ctx.machine = Machine::Inventory(inv);
+    ctx.machine = Machine::Inventory(inv.clone());
 
     // A fresh install of the same plan (no journal) refuses the disk: no consent.
     let mut fresh_ctx = ctx.clone();
@@ -423,6 +435,50 @@ fn a_resume_accepts_disks_that_hold_the_earlier_runs_partitions_and_nothing_else
         "{msg}"
     );
 
+    // A fresh run without the journal (a power cut took it) accepts the disk when its
+    // partitions carry this install's marker, as the first run's GPT left them.
+    let mut marked = inv.clone();
+    let boot = marked
+        .disks
+        .iter_mut()
+        .find(|d| d.by_id.iter().any(|l| l == "virtio-boot0"))
+        .unwrap();
+    let planned = lab
+        .plan
+        .disks
+        .iter()
+        .find(|d| d.role == DiskRoleKind::Boot)
+        .unwrap();
+    boot.partitions = planned
+        .partitions
+        .iter()
+        .map(|p| Partition {
+            name: format!("vda{}", p.number),
+            number: p.number,
+            part_label: Some(format!("{}~{}", p.label, lab.plan.install_marker)),
+            ..Partition::default()
+        })
+        .collect();
+    let mut cut_ctx = fresh_ctx.clone();
+    cut_ctx.machine = Machine::Inventory(marked);
+    let after_cut = fake(&lab, fresh_zfs).with_disks_from(&first);
+    install::execute(
+        &lab.plan,
+        &lab.site,
+        &lab.src,
+        &cut_ctx,
+        &after_cut,
+        &mut Collect::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", after_cut.render()));
+    assert!(
+        after_cut
+            .render()
+            .contains("write 17 MiB of zeros to /dev/disk/by-id/virtio-boot0"),
+        "the interrupted install is wiped and made again: {}",
+        after_cut.render()
+    );
+
     // The resume accepts it (its own wipe made it), and goes on to the pools.
     let second = fake(&lab, |line| match line {
         "zpool status -P" => stdout("no pools available\n"),
@@ -433,7 +489,8 @@ fn a_resume_accepts_disks_that_hold_the_earlier_runs_partitions_and_nothing_else
             importable("tank2", "2", &["virtio-tank2a-part1"])
         )),
         _ => None,
-    });
+    })
+    .with_disks_from(&first);
     run_with(&lab, &ctx, &second).unwrap_or_else(|e| panic!("{e:#}"));
 }
 

@@ -12,7 +12,7 @@ mod table;
 mod tests;
 mod wipe;
 
-pub use table::{compare_partitions, read_partitions, write_gpt, OnDiskPartition};
+pub use table::{compare_partitions, finalize_names, read_partitions, write_gpt, OnDiskPartition};
 pub use wipe::{wipe, wipe_regions, Wiped, WIPE_EDGE};
 
 use crate::exec::{DiskIo, Host, HostError, PartitionNode};
@@ -165,15 +165,16 @@ pub fn settle(host: &dyn Host, d: &DiskPlan, timeout: Duration) -> Result<(), Di
         })
 }
 
-/// The whole disk step of an install: [`wipe`], [`write_gpt`] (with read-back verification),
-/// [`settle`].
+/// The whole disk step of an install: [`wipe`], [`write_gpt`] (with read-back verification,
+/// partition names carrying `marker` if given), [`settle`].
 pub fn partition_disk(
     host: &dyn Host,
     d: &DiskPlan,
+    marker: Option<&str>,
     timeout: Duration,
 ) -> Result<Wiped, DiskError> {
     let wiped = wipe(host, d)?;
-    write_gpt(host, d)?;
+    write_gpt(host, d, marker)?;
     settle(host, d, timeout)?;
     Ok(wiped)
 }

@@ -2,7 +2,7 @@
 
 use super::{describe, open_checked, DiskError};
 use crate::exec::{DiskIo, Host};
-use crate::plan::{DiskPlan, PartitionPlan};
+use crate::plan::{marked_label, DiskPlan, PartitionPlan};
 use gpt::disk::LogicalBlockSize;
 use gpt::partition::Partition;
 use gpt::partition_types::{OperatingSystem, Type};
@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 /// GPT partition names hold at most 36 UTF-16 code units.
 const NAME_UNITS: usize = 36;
+/// What the install marker adds to a name while the install runs (`~1a2b3c4d`).
+const MARKER_UNITS: usize = 9;
 
 /// A partition as read back from a disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +60,8 @@ fn check_plan(d: &DiskPlan) -> Result<LogicalBlockSize, String> {
         if p.end_lba < p.start_lba {
             return Err(format!("partition {} ends before it starts", p.number));
         }
-        if p.label.encode_utf16().count() > NAME_UNITS {
+        // Room for the install marker too (`~` and 8 hex digits).
+        if p.label.encode_utf16().count() + MARKER_UNITS > NAME_UNITS {
             return Err(format!(
                 "partition {} label {:?} is longer than GPT's {NAME_UNITS} characters",
                 p.number, p.label
@@ -70,17 +73,29 @@ fn check_plan(d: &DiskPlan) -> Result<LogicalBlockSize, String> {
     Ok(lb)
 }
 
+/// The name partition `p` gets on disk: its label, marked with the install marker while the
+/// install runs.
+fn name_on_disk(p: &PartitionPlan, marker: Option<&str>) -> String {
+    match marker {
+        Some(m) => marked_label(&p.label, m),
+        None => p.label.clone(),
+    }
+}
+
 /// Writes the planned GPT (protective MBR, primary and backup headers and entry arrays, a fresh
 /// random disk GUID and partition GUIDs), syncs, then reads the table back and compares it
 /// with the plan; any difference is a [`DiskError::Verify`] listing each one.
-pub fn write_gpt(host: &dyn Host, d: &DiskPlan) -> Result<(), DiskError> {
+///
+/// With `marker`, every partition is named `<label>~<marker>` ("install in progress") until
+/// [`finalize_names`] gives it its planned name at the end of the install.
+pub fn write_gpt(host: &dyn Host, d: &DiskPlan, marker: Option<&str>) -> Result<(), DiskError> {
     let lb = check_plan(d).map_err(|problem| DiskError::BadPlan {
         disk: describe(d),
         problem,
     })?;
     let mut io = open_checked(host, d)?;
     tracing::info!(disk = %describe(d), partitions = d.partitions.len(), "writing partition table");
-    write_table(&mut *io, d, lb)?;
+    write_table(&mut *io, d, lb, marker)?;
     io.sync().map_err(|source| DiskError::Io {
         action: "syncing the partition table on",
         disk: describe(d),
@@ -90,7 +105,7 @@ pub fn write_gpt(host: &dyn Host, d: &DiskPlan) -> Result<(), DiskError> {
         disk: describe(d),
         diffs: vec![e],
     })?;
-    let diffs = compare_partitions(&d.partitions, &on_disk);
+    let diffs = compare_partitions(&d.partitions, &on_disk, marker);
     if diffs.is_empty() {
         Ok(())
     } else {
@@ -101,7 +116,12 @@ pub fn write_gpt(host: &dyn Host, d: &DiskPlan) -> Result<(), DiskError> {
     }
 }
 
-fn write_table(io: &mut dyn DiskIo, d: &DiskPlan, lb: LogicalBlockSize) -> Result<(), DiskError> {
+fn write_table(
+    io: &mut dyn DiskIo,
+    d: &DiskPlan,
+    lb: LogicalBlockSize,
+    marker: Option<&str>,
+) -> Result<(), DiskError> {
     let gpt_err = |action: String| {
         let disk = describe(d);
         move |source: gpt::GptError| DiskError::Gpt {
@@ -128,7 +148,7 @@ fn write_table(io: &mut dyn DiskIo, d: &DiskPlan, lb: LogicalBlockSize) -> Resul
             os: OperatingSystem::None,
         };
         g.add_partition_at(
-            &p.label,
+            &name_on_disk(p, marker),
             p.number,
             p.start_lba,
             p.end_lba - p.start_lba + 1,
@@ -243,7 +263,12 @@ pub fn read_partitions(mut io: &mut dyn DiskIo) -> Result<Vec<OnDiskPartition>, 
 }
 
 /// One line per difference between the planned partitions and those on disk (empty: equal).
-pub fn compare_partitions(plan: &[PartitionPlan], disk: &[OnDiskPartition]) -> Vec<String> {
+/// With `marker`, the names on disk are expected to carry it (an install in progress).
+pub fn compare_partitions(
+    plan: &[PartitionPlan],
+    disk: &[OnDiskPartition],
+    marker: Option<&str>,
+) -> Vec<String> {
     let mut diffs = Vec::new();
     for p in plan {
         let Some(got) = disk.iter().find(|g| g.number == p.number) else {
@@ -269,7 +294,7 @@ pub fn compare_partitions(plan: &[PartitionPlan], disk: &[OnDiskPartition]) -> V
                 p.end_lba, got.end_lba
             ));
         }
-        if got.name != p.label {
+        if got.name != name_on_disk(p, marker) {
             diffs.push(format!("{what}: name on disk is {:?}", got.name));
         }
     }
@@ -283,4 +308,109 @@ pub fn compare_partitions(plan: &[PartitionPlan], disk: &[OnDiskPartition]) -> V
         ));
     }
     diffs
+}
+
+/// Gives every partition of `d` its planned name, dropping the install marker: the last write
+/// of an install (see `docs/install.md`, "After a power cut"). Only the name fields of both
+/// entry arrays change, and the headers' checksums with them; disk and partition GUIDs,
+/// types and extents stay as they are, and are verified before and after.
+///
+/// Returns `false` without writing when the names are final already (a rerun of `finish`).
+/// A table that is neither this install's marked one nor the final one is refused.
+pub fn finalize_names(host: &dyn Host, d: &DiskPlan, marker: &str) -> Result<bool, DiskError> {
+    let lb = check_plan(d).map_err(|problem| DiskError::BadPlan {
+        disk: describe(d),
+        problem,
+    })?;
+    let verify = |diffs: Vec<String>| DiskError::Verify {
+        disk: describe(d),
+        diffs,
+    };
+    let mut io = open_checked(host, d)?;
+    let before = read_partitions(&mut *io).map_err(|e| verify(vec![e]))?;
+    if compare_partitions(&d.partitions, &before, None).is_empty() {
+        return Ok(false);
+    }
+    let diffs = compare_partitions(&d.partitions, &before, Some(marker));
+    if !diffs.is_empty() {
+        return Err(verify(diffs));
+    }
+    tracing::info!(disk = %describe(d), "dropping the install marker from the partition names");
+    rename_in_place(&mut *io, d, lb).map_err(|source| DiskError::Io {
+        action: "renaming the partitions of",
+        disk: describe(d),
+        source,
+    })?;
+    io.sync().map_err(|source| DiskError::Io {
+        action: "syncing the partition table on",
+        disk: describe(d),
+        source,
+    })?;
+    let after = read_partitions(&mut *io).map_err(|e| verify(vec![e]))?;
+    let mut diffs = compare_partitions(&d.partitions, &after, None);
+    for (b, a) in before.iter().zip(&after) {
+        if b.part_guid != a.part_guid {
+            diffs.push(format!(
+                "partition {}: GUID changed from {} to {}",
+                b.number, b.part_guid, a.part_guid
+            ));
+        }
+    }
+    if diffs.is_empty() {
+        Ok(true)
+    } else {
+        Err(verify(diffs))
+    }
+}
+
+/// GPT entry layout: the name is 36 UTF-16LE code units at byte 56 of each entry.
+const NAME_OFFSET: usize = 56;
+
+fn rename_in_place(io: &mut dyn DiskIo, d: &DiskPlan, lb: LogicalBlockSize) -> std::io::Result<()> {
+    let g = gpt::GptConfig::new()
+        .writable(false)
+        .logical_block_size(lb)
+        .only_valid_headers(true)
+        .open_from_device(&mut *io)
+        .map_err(std::io::Error::other)?;
+    let (mut primary, mut backup) = match (g.primary_header(), g.backup_header()) {
+        (Ok(p), Ok(b)) => (p.clone(), b.clone()),
+        _ => return Err(std::io::Error::other("a GPT header is missing")),
+    };
+    drop(g);
+    let sector = lb.as_u64();
+    let part_size = primary.part_size as usize;
+    if part_size < NAME_OFFSET + NAME_UNITS * 2 {
+        return Err(std::io::Error::other(format!(
+            "GPT entries of {part_size} bytes are too small"
+        )));
+    }
+    let array_len = primary.num_parts as usize * part_size;
+    let mut dev: &mut dyn DiskIo = io;
+    // Backup first, primary last, like the first write: a cut in between leaves the two
+    // arrays different, which reads as a damaged table (never as a finished node).
+    for start in [backup.part_start, primary.part_start] {
+        let mut array = vec![0u8; array_len];
+        dev.seek(SeekFrom::Start(start * sector))?;
+        dev.read_exact(&mut array)?;
+        for p in &d.partitions {
+            let at = (p.number as usize - 1) * part_size + NAME_OFFSET;
+            let field = array.get_mut(at..at + NAME_UNITS * 2).ok_or_else(|| {
+                std::io::Error::other(format!("partition {} is past the entry array", p.number))
+            })?;
+            field.fill(0);
+            for (i, unit) in p.label.encode_utf16().take(NAME_UNITS).enumerate() {
+                field[2 * i..2 * i + 2].copy_from_slice(&unit.to_le_bytes());
+            }
+        }
+        dev.seek(SeekFrom::Start(start * sector))?;
+        dev.write_all(&array)?;
+    }
+    backup
+        .write_backup(&mut dev, lb)
+        .map_err(std::io::Error::other)?;
+    primary
+        .write_primary(&mut dev, lb)
+        .map_err(std::io::Error::other)?;
+    Ok(())
 }

@@ -153,7 +153,7 @@ fn wipe_clears_an_old_install_table_and_zfs_labels_but_not_the_middle() {
     let (start, end) = (GIB, 3 * GIB);
     old.partitions[0].start_lba = start / 512;
     old.partitions[0].end_lba = end / 512 - 1;
-    write_gpt(&host_with(&disk, 1), &old).unwrap();
+    write_gpt(&host_with(&disk, 1), &old, None).unwrap();
     let label = vec![0x5a; 256 << 10];
     write(&disk, start, &label);
     write(&disk, end - 512 * 1024, &label);
@@ -194,7 +194,7 @@ fn wipe_finds_partitions_that_only_the_backup_gpt_still_names() {
     let (size, sector) = (4 * GIB, 4096);
     let disk = MemDisk::new(BY_ID, size, sector);
     let old = tank_plan(size, sector);
-    write_gpt(&host_with(&disk, 1), &old).unwrap();
+    write_gpt(&host_with(&disk, 1), &old, None).unwrap();
     write(&disk, 4096, &[0u8; 4096]); // primary header destroyed
     let (start, end) = (MIB, (old.partitions[0].end_lba + 1) * 4096);
     let wiped = wipe(&host_with(&disk, 1), &boot_plan(size, sector)).unwrap();
@@ -322,7 +322,7 @@ fn an_io_error_while_wiping_names_the_step_and_the_disk() {
         "{msg}"
     );
     assert!(msg.contains("Input/output error"), "{msg}");
-    let msg = write_gpt(&host, &boot_plan(2 * GIB, 512))
+    let msg = write_gpt(&host, &boot_plan(2 * GIB, 512), None)
         .unwrap_err()
         .to_string();
     assert!(
@@ -336,16 +336,16 @@ fn gpt_round_trips_with_planned_numbers_on_512_and_4kn() {
     for (sector, numbers) in [(512u32, vec![1, 2, 3]), (4096, vec![2, 3])] {
         let plan = boot_plan(8 * GIB, sector);
         let disk = MemDisk::new(BY_ID, 8 * GIB, sector);
-        write_gpt(&host_with(&disk, 1), &plan).unwrap();
+        write_gpt(&host_with(&disk, 1), &plan, None).unwrap();
         let mut d = disk.clone();
         let parts = read_partitions(&mut d).unwrap();
         assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), numbers);
-        assert!(compare_partitions(&plan.partitions, &parts).is_empty());
+        assert!(compare_partitions(&plan.partitions, &parts, None).is_empty());
         let mut guids: Vec<_> = parts.iter().map(|p| p.part_guid).collect();
         guids.dedup();
         assert_eq!(guids.len(), parts.len());
         // A second write gives fresh GUIDs.
-        write_gpt(&host_with(&disk, 1), &plan).unwrap();
+        write_gpt(&host_with(&disk, 1), &plan, None).unwrap();
         let again = read_partitions(&mut d).unwrap();
         assert_ne!(again[0].part_guid, parts[0].part_guid);
     }
@@ -410,7 +410,7 @@ fn verification_lists_a_table_that_is_not_the_plan() {
     let backup_array = size - 33 * 512;
     let at = vec![2 * 512 + 2 * 128 + 32, backup_array + 2 * 128 + 32];
     let disk = MemDisk::new(BY_ID, size, 512);
-    let err = write_gpt(&tampering_host(&disk, at), &plan).unwrap_err();
+    let err = write_gpt(&tampering_host(&disk, at), &plan, None).unwrap_err();
     let p3 = &plan.partitions[2];
     assert_eq!(
         err.to_string(),
@@ -427,7 +427,7 @@ fn verification_lists_a_table_that_is_not_the_plan() {
 fn verification_catches_primary_and_backup_disagreeing() {
     let plan = boot_plan(8 * GIB, 512);
     let disk = MemDisk::new(BY_ID, 8 * GIB, 512);
-    let err = write_gpt(&tampering_host(&disk, vec![2 * 512 + 32]), &plan).unwrap_err();
+    let err = write_gpt(&tampering_host(&disk, vec![2 * 512 + 32]), &plan, None).unwrap_err();
     assert!(matches!(err, DiskError::Verify { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -441,7 +441,7 @@ fn an_unwritable_plan_is_refused_before_the_disk_is_opened() {
     let mut plan = boot_plan(2 * GIB, 512);
     plan.partitions[2].label = "tappaas-a-label-that-is-far-too-long-for-gpt".into();
     let host = host_with(&MemDisk::new(BY_ID, 2 * GIB, 512), 0);
-    let err = write_gpt(&host, &plan).unwrap_err();
+    let err = write_gpt(&host, &plan, None).unwrap_err();
     assert!(matches!(err, DiskError::BadPlan { .. }), "{err:?}");
     assert!(
         err.to_string().contains("longer than GPT's 36 characters"),
@@ -455,7 +455,7 @@ fn a_partition_past_the_usable_end_is_refused_by_the_gpt_builder() {
     plan.partitions[2].end_lba = 2 * GIB / 512 - 2; // inside the backup table
     let journal = Journal::default();
     let disk = MemDisk::new(BY_ID, 2 * GIB, 512).recording(journal.clone());
-    let err = write_gpt(&host_with(&disk, 1), &plan).unwrap_err();
+    let err = write_gpt(&host_with(&disk, 1), &plan, None).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("placing partition 3 (tappaas-rpool-0) at LBA"),
@@ -561,7 +561,7 @@ fn partition_disk_runs_wipe_write_reread_wait_in_order() {
         .returning(|_, _| Ok(()));
     host.expect_run().times(0);
     host.expect_write_file().times(0);
-    partition_disk(&host, &plan, SETTLE_TIMEOUT).unwrap();
+    partition_disk(&host, &plan, None, SETTLE_TIMEOUT).unwrap();
     let mut d = disk.clone();
     assert_eq!(read_partitions(&mut d).unwrap().len(), 3);
 }
@@ -573,6 +573,6 @@ fn a_failed_wipe_stops_before_the_table_is_written() {
         .times(1)
         .returning(|_| Ok(Box::new(MemDisk::new(BY_ID, GIB, 512))));
     host.expect_reread_partitions().times(0);
-    let err = partition_disk(&host, &boot_plan(2 * GIB, 512), SETTLE_TIMEOUT).unwrap_err();
+    let err = partition_disk(&host, &boot_plan(2 * GIB, 512), None, SETTLE_TIMEOUT).unwrap_err();
     assert!(matches!(err, DiskError::SizeMismatch { .. }));
 }

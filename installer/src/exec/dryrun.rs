@@ -245,6 +245,17 @@ impl DryRunHost {
         self
     }
 
+    /// Takes over `other`'s simulated disks with what was written on them, as a machine keeps
+    /// its disks across a crash or reboot; writes are recorded in this host's journal.
+    pub fn with_disks_from(self, other: &DryRunHost) -> DryRunHost {
+        let carried: Vec<(PathBuf, MemDisk)> = lock(&other.disks)
+            .iter()
+            .map(|(p, d)| (p.clone(), d.clone().recording(self.journal.clone())))
+            .collect();
+        lock(&self.disks).extend(carried);
+        self
+    }
+
     /// A dry-run host with a blank simulated disk for every disk the plan writes, at its
     /// planned by-id path, size and sector size.
     pub fn for_plan(plan: &Plan) -> DryRunHost {

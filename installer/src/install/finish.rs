@@ -189,8 +189,27 @@ pub(super) fn finish(run: &mut Run<'_>) -> Result<Option<String>> {
     if errors.is_empty() {
         errors = super::pools::export_all(run);
     }
-    match errors.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(None),
+    if let Some(e) = errors.into_iter().next() {
+        return Err(e);
     }
+    // The very last write: the partitions lose the install marker, so from now on the disks
+    // are this node's and a new install needs the site's consent to erase them.
+    let marker = run.plan.install_marker.clone();
+    let mut renamed = 0;
+    for d in &run.plan.disks {
+        let changed = crate::disk::finalize_names(run.host, d, &marker)
+            .and_then(|changed| {
+                crate::disk::settle(run.host, d, crate::disk::SETTLE_TIMEOUT).map(|()| changed)
+            })
+            .with_context(|| format!("giving the partitions of {} their final names", d.disk))?;
+        renamed += usize::from(changed);
+    }
+    run.log(
+        Level::Info,
+        format!(
+            "partition names final on {renamed} of {} disk(s) (install marker ~{marker} dropped)",
+            run.plan.disks.len()
+        ),
+    );
+    Ok(None)
 }

@@ -299,7 +299,7 @@ impl Run<'_> {
         }
         if let Some(key) = id.strip_prefix("partition:") {
             let d = disk_by_key(self.plan, key)?;
-            crate::disk::write_gpt(self.host, d)
+            crate::disk::write_gpt(self.host, d, Some(&self.plan.install_marker))
                 .and_then(|()| crate::disk::settle(self.host, d, crate::disk::SETTLE_TIMEOUT))
                 .with_context(|| format!("partitioning {}", d.disk))?;
             return Ok(None);

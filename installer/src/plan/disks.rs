@@ -98,6 +98,71 @@ pub(crate) fn holdings(d: &Disk) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
+/// The separator between a partition's planned name and the install marker it carries while
+/// the install that wrote it has not finished: `tappaas-tank1-0~1a2b3c4d`.
+pub const MARKER_SEPARATOR: char = '~';
+
+/// The "install in progress" marker of a node's install: 8 hex digits of a SHA-256 over the
+/// site's name, the node's name and the by-id names of the disks it is installed on, so it is
+/// the same on every run of the same install and differs for another node or other disks.
+pub(crate) fn install_marker<'d>(
+    site: &str,
+    node: &str,
+    disks: impl Iterator<Item = &'d str>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut by_id: Vec<&str> = disks.collect();
+    by_id.sort_unstable();
+    let mut h = Sha256::new();
+    for part in ["tappaas-install-marker/1", site, node]
+        .into_iter()
+        .chain(by_id)
+    {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The name a partition labelled `label` carries while the install with `marker` runs.
+pub fn marked_label(label: &str, marker: &str) -> String {
+    format!("{label}{MARKER_SEPARATOR}{marker}")
+}
+
+/// Whether `d` holds nothing but an unfinished install with this `marker`: a GPT whose every
+/// partition is named `tappaas-...~<marker>` and holds nothing, a ZFS label or the FAT of an
+/// ESP. Such a disk was written by an earlier run of this same install that never reached its
+/// end (a power cut, a crash), so erasing it again needs no consent: `finish` renames the
+/// partitions to their planned names as the very last write, and from then on the disk is a
+/// node's and needs `wipe = true` like any other.
+pub fn interrupted_install(d: &Disk, marker: &str) -> bool {
+    let suffix = format!("{MARKER_SEPARATOR}{marker}");
+    d.content.partition_table.as_deref() == Some("gpt")
+        && d.content.fs_type.is_none()
+        && !d.partitions.is_empty()
+        && d.partitions.iter().all(|p| {
+            p.part_label
+                .as_deref()
+                .and_then(|l| l.strip_suffix(&suffix))
+                .is_some_and(|l| l.starts_with("tappaas-"))
+                && matches!(
+                    p.content.fs_type.as_deref(),
+                    None | Some("zfs_member") | Some("vfat")
+                )
+        })
+}
+
+/// How the plan describes a disk that holds an interrupted install.
+pub(crate) fn interrupted_description(marker: &str) -> String {
+    format!(
+        "an unfinished TAPPaaS install of this node (partition names end in \
+         {MARKER_SEPARATOR}{marker}), left by a power cut or crash"
+    )
+}
+
 fn filter_mismatch(f: &DiskFilter, d: &Disk) -> Option<String> {
     let glob = |what: &str, pat: &Option<String>, val: Option<&str>| -> Option<String> {
         let pat = pat.as_ref()?;
@@ -191,12 +256,13 @@ struct RoleReq<'n> {
 /// Assigns disks to the node's roles; pushes every problem found.
 pub(crate) fn assign<'a>(
     inv: &'a Inventory,
+    site: &str,
     node: &Node,
     hints: &Hints,
     npath: &str,
     problems: &mut Problems,
     warnings: &mut Vec<String>,
-) -> Vec<Picked<'a>> {
+) -> (Vec<Picked<'a>>, String) {
     let hint_for = |k: DiskRoleKind| -> Vec<DiskSelector> {
         hints
             .disks
@@ -372,6 +438,14 @@ pub(crate) fn assign<'a>(
         }
     }
 
+    let marker = install_marker(
+        site,
+        &node.name,
+        chosen
+            .iter()
+            .flatten()
+            .filter_map(|&di| inv.disks[di].preferred_by_id()),
+    );
     let mut picked = Vec::new();
     for (ri, req) in reqs.iter().enumerate() {
         let Some(role) = req.role else { continue };
@@ -473,7 +547,11 @@ pub(crate) fn assign<'a>(
         };
         for (index, &di) in disks.iter().enumerate() {
             let d = &inv.disks[di];
-            let erases = holdings(d);
+            let mut erases = holdings(d);
+            let interrupted = erases.is_some() && interrupted_install(d, &marker);
+            if interrupted {
+                erases = Some(interrupted_description(&marker));
+            }
             if d.size_bytes < min_size {
                 problems.push(
                     Some(req.pos),
@@ -508,7 +586,7 @@ pub(crate) fn assign<'a>(
                 );
             }
             if let Some(what) = &erases {
-                if !role.wipe {
+                if !role.wipe && !interrupted {
                     problems.push(
                         Some(req.pos),
                         format!("{rpath}.wipe"),
@@ -534,7 +612,7 @@ pub(crate) fn assign<'a>(
             });
         }
     }
-    picked
+    (picked, marker)
 }
 
 fn list_disks(inv: &Inventory) -> String {

@@ -13,6 +13,7 @@ mod render;
 mod tests;
 
 pub(crate) use disks::holdings;
+pub use disks::{interrupted_install, marked_label, MARKER_SEPARATOR};
 pub use layout::{PartKind, GPT_TYPE_BIOS_BOOT, GPT_TYPE_ESP, GPT_TYPE_ZFS};
 pub use node::{select_node, NodeChoice};
 pub use render::render_human;
@@ -87,6 +88,10 @@ pub struct Plan {
     pub site: String,
     /// Which node this is and why.
     pub node: NodePlan,
+    /// The "install in progress" marker: until `finish`, every partition this install writes
+    /// is named `<label>~<marker>`, so that a rerun after a power cut recognises its own
+    /// unfinished work (see `docs/install.md`).
+    pub install_marker: String,
     /// The machine as probed.
     pub machine: MachineSummary,
     /// Disks that will be written, in role order.
@@ -404,7 +409,15 @@ pub fn plan(
     let mut warnings = Vec::new();
 
     check_machine(inv, hints, node.pos, &npath, &mut problems, &mut warnings);
-    let picked = disks::assign(inv, node, hints, &npath, &mut problems, &mut warnings);
+    let (picked, install_marker) = disks::assign(
+        inv,
+        &site.site.name,
+        node,
+        hints,
+        &npath,
+        &mut problems,
+        &mut warnings,
+    );
     let bridges = nics::assign(inv, site, node, hints, &npath, &mut problems);
 
     if !problems.0.is_empty() {
@@ -432,6 +445,7 @@ pub fn plan(
             identified_by: choice.reason.clone(),
             replace: node.replace,
         },
+        install_marker,
         machine: MachineSummary {
             product: format!("{} {}", inv.dmi.sys_vendor, inv.dmi.product_name)
                 .trim()

@@ -297,6 +297,110 @@ fn data_needs_consent_and_the_error_says_what_it_holds() {
     assert!(erased.erases.as_deref().unwrap_or("").contains("oldtank"));
 }
 
+/// Gives inventory disk `i` the partitions that `plan` writes on it, named as `write_gpt` names
+/// them with `marker`, as a probe would see them after a power cut mid-install.
+fn as_left_by_a_cut(inv: &mut Inventory, i: usize, plan: &Plan, marker: &str) {
+    let serial = inv.disks[i].serial.clone().unwrap_or_default();
+    let dp = plan
+        .disks
+        .iter()
+        .find(|d| d.disk.serial == serial)
+        .expect("planned");
+    inv.disks[i].content = Content {
+        partition_table: Some("gpt".into()),
+        ..Content::default()
+    };
+    inv.disks[i].partitions = dp
+        .partitions
+        .iter()
+        .map(|p| Partition {
+            name: format!("{}{}", inv.disks[i].name, p.number),
+            number: p.number,
+            part_label: Some(super::marked_label(&p.label, marker)),
+            content: Content {
+                fs_type: (p.kind == super::PartKind::Zfs).then(|| "zfs_member".into()),
+                fs_label: (p.kind == super::PartKind::Zfs).then(|| "tank1".into()),
+                ..Content::default()
+            },
+            ..Partition::default()
+        })
+        .collect();
+}
+
+#[test]
+fn an_install_cut_off_by_a_power_cut_is_recognised_by_its_marker_without_consent() {
+    let clean = run(&machine(), &site()).expect("clean plan");
+    assert_eq!(clean.install_marker.len(), 8);
+    let mut inv = machine();
+    as_left_by_a_cut(&mut inv, 2, &clean, &clean.install_marker);
+    let again = run(&inv, &site()).expect("the rerun plans without wipe = true");
+    assert_eq!(again.install_marker, clean.install_marker);
+    let d = again
+        .disks
+        .iter()
+        .find(|d| d.disk.serial == "DATA1")
+        .expect("DATA1");
+    let erases = d.erases.as_deref().unwrap_or("");
+    assert!(erases.contains("unfinished TAPPaaS install"), "{erases}");
+    assert!(erases.contains(&clean.install_marker), "{erases}");
+    // Apart from what the disk holds, the rerun is the clean install.
+    let mut same = again.clone();
+    for (a, c) in same.disks.iter_mut().zip(&clean.disks) {
+        a.erases = c.erases.clone();
+    }
+    same.steps = clean.steps.clone();
+    assert_eq!(same, clean);
+}
+
+#[test]
+fn a_marker_of_another_install_or_a_finished_node_still_needs_consent() {
+    let clean = run(&machine(), &site()).expect("clean plan");
+    // Another node's or other disks' marker.
+    let mut inv = machine();
+    as_left_by_a_cut(&mut inv, 2, &clean, "0badc0de");
+    let p = problems(run(&inv, &site()));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].path, "node[0].tank1.wipe");
+    // A finished node's disk: final names, no marker.
+    let mut inv = machine();
+    as_left_by_a_cut(&mut inv, 2, &clean, &clean.install_marker);
+    for part in &mut inv.disks[2].partitions {
+        part.part_label = part
+            .part_label
+            .as_deref()
+            .and_then(|l| l.split('~').next())
+            .map(str::to_string);
+    }
+    assert_eq!(problems(run(&inv, &site()))[0].path, "node[0].tank1.wipe");
+    // The marker, but also a filesystem this install never makes.
+    let mut inv = machine();
+    as_left_by_a_cut(&mut inv, 2, &clean, &clean.install_marker);
+    inv.disks[2].partitions[0].content.fs_type = Some("ext4".into());
+    assert_eq!(problems(run(&inv, &site()))[0].path, "node[0].tank1.wipe");
+    // The marker, and one more partition that is not ours.
+    let mut inv = machine();
+    as_left_by_a_cut(&mut inv, 2, &clean, &clean.install_marker);
+    inv.disks[2].partitions.push(Partition {
+        name: "sdb9".into(),
+        number: 9,
+        part_label: Some("photos".into()),
+        ..Partition::default()
+    });
+    assert_eq!(problems(run(&inv, &site()))[0].path, "node[0].tank1.wipe");
+}
+
+#[test]
+fn the_marker_depends_on_site_node_and_disks() {
+    let base = run(&machine(), &site()).expect("plan").install_marker;
+    let mut s = site();
+    s.site.name = "other".into();
+    assert_ne!(run(&machine(), &s).expect("plan").install_marker, base);
+    let mut inv = machine();
+    inv.disks[2].by_id = vec!["ata-OTHER_DISK".into()];
+    inv.disks[2].serial = Some("DATA1".into());
+    assert_ne!(run(&inv, &site()).expect("plan").install_marker, base);
+}
+
 #[test]
 fn mirror_members_more_than_ten_percent_apart_are_refused() {
     let mut inv = machine();

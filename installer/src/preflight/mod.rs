@@ -164,7 +164,9 @@ pub fn check_disks(plan: &Plan, inv: &Inventory) -> Vec<Finding> {
                 Some("stop what uses it (swapoff, mdadm --stop, dmsetup remove)"),
             );
         }
-        if d.erases.is_none() {
+        // A disk left with this install's own marker by a run that was cut off holds nothing
+        // to protect (see `plan::interrupted_install`).
+        if d.erases.is_none() && !crate::plan::interrupted_install(now, &plan.install_marker) {
             if let Some(what) = crate::plan::holdings(now) {
                 push(
                     format!("now holds {what}, which the plan did not have consent to erase"),
