@@ -3,6 +3,15 @@
 # The binary comes from the scenario's `binaries` (on PATH as /lab/bin/tappaas-installer).
 set -u
 mkdir -p /run/lab
+: >/run/lab/progress.jsonl
+# For power-cut scenarios the harness follows the install's progress on the console and kills
+# the VM at a chosen event.
+if [ -n "${LAB_ECHO_PROGRESS:-}" ]; then
+    # (busybox sed cannot unbuffer; a read loop echoes each line as it comes)
+    tail -n +1 -f /run/lab/progress.jsonl | while IFS= read -r line; do
+        echo "TAPPAAS-LAB-PROGRESS $line"
+    done &
+fi
 tappaas-installer install --site "$LAB_SITE" --payload "$LAB_PAYLOAD" --yes \
     --progress-fd 3 3>/run/lab/progress.jsonl >/run/lab/install.log 2>&1
 rc=$?
