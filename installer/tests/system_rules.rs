@@ -135,6 +135,23 @@ fn datacenter_cfg_omits_a_keyboard_proxmox_does_not_know() {
 }
 
 #[test]
+fn the_backup_nodes_tank2_is_not_offered_as_vm_storage() {
+    let src = golden_site("qotom-q20300g9");
+    let storages = |node: &str| -> Vec<String> {
+        let (plan, site) = plan_site("qotom-q20300g9", &src, node);
+        let files = system::render(&plan, &site, &src, &ids()).unwrap();
+        text(&files, "/var/lib/tappaas/pve-seed/storage.cfg")
+            .lines()
+            .filter_map(|l| l.strip_prefix("zfspool: "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(storages("tappaas1"), ["local-zfs", "tank1", "tank2"]);
+    // The backup node keeps tank2 for Proxmox Backup Server's datastore.
+    assert_eq!(storages("tappaas3"), ["local-zfs", "tank1"]);
+}
+
+#[test]
 fn node_manifest_reads_back_and_pins_the_plan() {
     for (profile_id, node) in [("qemu-lab", "tappaas1"), ("qotom-q20300g9", "tappaas3")] {
         let src = custom_site(profile_id);

@@ -10,7 +10,7 @@ use super::templates::Templates;
 use super::{invalid, RenderError, RenderedFile, RootDataset, PVE_SEED_DIR};
 use crate::plan::{DiskRoleKind, Plan};
 use serde::Serialize;
-use tappaas_site::Site;
+use tappaas_site::{Role, Site};
 
 const STORAGE: &str = "/var/lib/tappaas/pve-seed/storage.cfg";
 
@@ -40,6 +40,11 @@ pub(super) fn render(
     let mut pools = Vec::new();
     for p in &plan.pools {
         if p.role == DiskRoleKind::Boot {
+            continue;
+        }
+        // The backup node's tank2 holds the Proxmox Backup Server datastore (first boot sets
+        // it up): VM disks do not belong there, so it is not offered as VM storage.
+        if p.role == DiskRoleKind::Tank2 && plan.node.role == Role::Backup {
             continue;
         }
         storage_id(&p.name)?;
