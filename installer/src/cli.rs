@@ -529,7 +529,8 @@ fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
             }
         });
     }
-    match install::execute(&plan, &site, &src, &ctx, &RealHost::new(), &mut sink) {
+    let host = RealHost::new().confine_writes_to(&ctx.target);
+    match install::execute(&plan, &site, &src, &ctx, &host, &mut sink) {
         Ok(r) => {
             eprintln!(
                 "installed node {} in {:.0}s ({} notice(s)); remove the install medium and reboot",

@@ -87,6 +87,7 @@ pub struct RealHost {
     policy: DiskPolicy,
     reread: Reread,
     image_sector_size: u32,
+    confine: Option<PathBuf>,
 }
 
 impl Default for RealHost {
@@ -102,6 +103,7 @@ impl RealHost {
             policy: DiskPolicy::by_id_only(),
             reread: Reread::Ioctl,
             image_sector_size: 512,
+            confine: None,
         }
     }
 
@@ -112,6 +114,7 @@ impl RealHost {
             policy: DiskPolicy::with_test_devices(devices),
             reread: Reread::Partx,
             image_sector_size: 512,
+            confine: None,
         }
     }
 
@@ -131,6 +134,52 @@ impl RealHost {
     /// The disk policy in force.
     pub fn policy(&self) -> &DiskPolicy {
         &self.policy
+    }
+
+    /// Keeps every file write, directory and link below `root` (the install target) inside it:
+    /// the root image's own symbolic links (`/etc -> /somewhere`, `../../..`) are resolved the
+    /// way the live system would resolve them, so a write through one could land on the live
+    /// system. Such a write is refused before anything is created. Paths outside `root` (the
+    /// journal, the progress file) are not affected.
+    pub fn confine_writes_to(mut self, root: impl Into<PathBuf>) -> RealHost {
+        self.confine = Some(root.into());
+        self
+    }
+
+    /// Refuses `path` when it lies below the confinement root lexically but its nearest
+    /// existing ancestor resolves outside it.
+    fn check_confined(&self, path: &Path) -> Result<(), HostError> {
+        let Some(root) = &self.confine else {
+            return Ok(());
+        };
+        // Outside the root, or while the root does not exist yet (nothing in it can redirect).
+        if !path.starts_with(root) || fs::symlink_metadata(root).is_err() {
+            return Ok(());
+        }
+        let real_root = fs::canonicalize(root).map_err(io_err("resolving", root))?;
+        let mut at = path.parent();
+        while let Some(a) = at {
+            if fs::symlink_metadata(a).is_ok() {
+                break;
+            }
+            at = a.parent();
+        }
+        let ancestor = at.unwrap_or(root);
+        let real = fs::canonicalize(ancestor).map_err(io_err("resolving", ancestor))?;
+        if real.starts_with(&real_root) {
+            Ok(())
+        } else {
+            Err(HostError::Io {
+                action: "refusing to write",
+                path: path.to_path_buf(),
+                source: io::Error::other(format!(
+                    "{} resolves to {}, outside the target {} (a symbolic link in the root image)",
+                    ancestor.display(),
+                    real.display(),
+                    root.display()
+                )),
+            })
+        }
     }
 }
 
@@ -203,6 +252,7 @@ impl Host for RealHost {
     }
 
     fn write_file(&self, path: &Path, contents: &[u8], mode: u32) -> Result<(), HostError> {
+        self.check_confined(path)?;
         tracing::info!(path = %path.display(), bytes = contents.len(), mode = format!("{mode:o}"), "writing file");
         let name = path
             .file_name()
@@ -335,14 +385,17 @@ impl Host for RealHost {
         }
     }
     fn create_dir(&self, path: &Path, mode: u32) -> Result<(), HostError> {
+        self.check_confined(path)?;
         files::create_dir(path, mode)
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> Result<(), HostError> {
+        self.check_confined(link)?;
         files::symlink(target, link)
     }
 
     fn remove_file(&self, path: &Path) -> Result<(), HostError> {
+        self.check_confined(path)?;
         files::remove_file(path)
     }
 
@@ -529,6 +582,52 @@ mod tests {
         assert_eq!((d.size_bytes(), d.logical_sector_size()), (1 << 20, 4096));
         let other = tempfile::NamedTempFile::new().unwrap();
         assert!(host.open_disk(other.path()).is_err());
+    }
+
+    #[test]
+    fn confined_writes_never_follow_a_link_out_of_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        let outside = dir.path().join("live-etc");
+        fs::create_dir_all(target.join("var/lib")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        // An absolute link as the live system resolves it, and a relative one climbing out.
+        std::os::unix::fs::symlink(&outside, target.join("etc")).unwrap();
+        std::os::unix::fs::symlink("../../live-etc", target.join("var/log")).unwrap();
+        let h = RealHost::new().confine_writes_to(&target);
+        for path in [
+            target.join("etc/hostname"),
+            target.join("etc/new-dir/file"),
+            target.join("var/log/tappaas-install.log"),
+        ] {
+            let err = h.write_file(&path, b"x", 0o644).unwrap_err().to_string();
+            assert!(err.contains("outside the target"), "{err}");
+        }
+        let err = h
+            .create_dir(&target.join("etc/tappaas"), 0o755)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside the target"), "{err}");
+        let err = h
+            .symlink(Path::new("/x"), &target.join("etc/localtime"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside the target"), "{err}");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "written outside");
+        // Inside the target, and outside the confinement root altogether, writes go on.
+        h.write_file(&target.join("var/lib/ok"), b"x", 0o644).unwrap();
+        h.create_dir(&target.join("var/lib/new/deeper"), 0o755).unwrap();
+        h.write_file(&dir.path().join("journal"), b"x", 0o600).unwrap();
+        // The root itself may be made, and everything in it, while it does not exist.
+        let fresh = dir.path().join("fresh-target");
+        let h2 = RealHost::new().confine_writes_to(&fresh);
+        h2.create_dir(&fresh.join("etc"), 0o755).unwrap();
+        h2.write_file(&fresh.join("etc/hostname"), b"x", 0o644).unwrap();
+        // An unconfined host is what it was.
+        RealHost::new()
+            .write_file(&target.join("etc/hostname"), b"x", 0o644)
+            .unwrap();
+        assert!(outside.join("hostname").exists());
     }
 
     #[test]
