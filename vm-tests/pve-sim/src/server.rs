@@ -82,14 +82,29 @@ async fn serve_connection(shared: Arc<Shared>, node: String, tcp: tokio::net::Tc
     let Ok(tls) = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await else {
         return;
     };
+    let mut changed = shared.changed.subscribe();
+    let (shared2, node2) = (Arc::clone(&shared), node.clone());
     let service = hyper::service::service_fn(move |req| {
-        let shared = Arc::clone(&shared);
-        let node = node.clone();
+        let shared = Arc::clone(&shared2);
+        let node = node2.clone();
         async move { answer(shared, node, req).await }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(tls), service)
-        .await;
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+    // A node going down (Refuse) drops its open connections too, so clients with pooled
+    // keep-alive connections see it at once instead of on their next request.
+    let refused = async {
+        loop {
+            let down = shared.lock().nodes.get(&node).and_then(|n| n.down);
+            if down == Some(DownMode::Refuse) || changed.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = conn => {}
+        () = refused => {}
+    }
 }
 
 /// An error here closes the connection (what a node going down does to open connections).

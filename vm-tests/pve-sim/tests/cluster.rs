@@ -354,3 +354,29 @@ async fn a_replaced_node_rejoins_under_its_old_name() {
     let info = p1.ok("GET", "/cluster/config/join", &[]).await;
     assert_eq!(info["nodelist"][2]["pve_fp"], n3.fingerprint());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_joins_to_a_one_node_cluster_cost_the_second_its_quorum() {
+    // Like PVE: the first join raises expected votes to 2 before the joiner syncs, so the
+    // primary is not quorate while it runs, and a second join at the same time is refused.
+    let mut config = SimConfig::with_nodes(3);
+    config
+        .latencies
+        .tasks
+        .insert("clusterjoin".into(), std::time::Duration::from_millis(600));
+    let site = SimSite::start(config).await.unwrap();
+    let [n1, n2, n3] = [1, 2, 3].map(|i| site.node(&format!("tappaas{i}")).unwrap());
+    create_cluster(&n1).await;
+    let (a, b) = tokio::join!(join(&n2, &n1, &[]), join(&n3, &n1, &[]));
+    let results = [
+        a.0["exitstatus"].as_str().unwrap().to_string(),
+        b.0["exitstatus"].as_str().unwrap().to_string(),
+    ];
+    assert!(results.contains(&"OK".to_string()), "{results:?}");
+    assert!(
+        results.contains(&"500 cluster not ready - no quorum?".to_string()),
+        "{results:?}"
+    );
+    assert_eq!(site.cluster_members("tappaas1").len(), 2);
+    assert!(site.quorate("tappaas1"));
+}
