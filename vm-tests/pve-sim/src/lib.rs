@@ -417,6 +417,25 @@ impl SimSite {
         self.shared.lock().faults.clone()
     }
 
+    /// Wait until `condition` holds for the site (checked every 10 ms); `false` on timeout.
+    /// E.g. `site.wait_for(t, |s| s.cluster_members("tappaas1").len() == 3 && s.quorate("tappaas1"))`.
+    pub async fn wait_for(
+        &self,
+        timeout: std::time::Duration,
+        condition: impl Fn(&SimSite) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if condition(self) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Replace the latencies (applies to tasks started afterwards).
     pub fn set_latencies(&self, latencies: Latencies) {
         self.shared.lock().latencies = latencies;

@@ -94,6 +94,16 @@ impl Latencies {
         }
     }
 
+    /// Every duration multiplied by `factor` (e.g. realistic ratios, 100 times faster).
+    pub fn scaled(&self, factor: f64) -> Self {
+        let f = |d: Duration| Duration::from_secs_f64(d.as_secs_f64() * factor.max(0.0));
+        Self {
+            tasks: self.tasks.iter().map(|(k, d)| (k.clone(), f(*d))).collect(),
+            default_task: f(self.default_task),
+            request: f(self.request),
+        }
+    }
+
     /// The latency of one task type.
     pub fn task(&self, kind: &str) -> Duration {
         self.tasks.get(kind).copied().unwrap_or(self.default_task)
@@ -175,6 +185,19 @@ impl Cfs {
             replication_jobs: BTreeMap::new(),
             expected_votes: None,
         }
+    }
+}
+
+impl Cfs {
+    /// storage.cfg's digest (PVE: SHA-1 of the file; here 40 hex digits of SHA-256 of its
+    /// content), returned by GET and checked by PUT's `digest`.
+    pub fn storage_digest(&self) -> String {
+        let text = serde_json::to_string(&self.storage).unwrap_or_default();
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .take(20)
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 

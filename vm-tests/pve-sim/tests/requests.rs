@@ -527,3 +527,156 @@ async fn tasks_have_pve_upids_latency_and_logs() {
         .unwrap();
     assert_eq!(r.status, 500);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_updates_honour_the_digest_and_delete_list() {
+    let site = SimSite::start(SimConfig::with_nodes(1)).await.unwrap();
+    let n1 = site.node("tappaas1").unwrap();
+    let pve = Pve::login(&n1).await;
+    pve.ok(
+        "POST",
+        "/storage",
+        &[
+            ("storage", "tank1"),
+            ("type", "zfspool"),
+            ("pool", "tank1"),
+            ("sparse", "1"),
+        ],
+    )
+    .await;
+    let got = pve.ok("GET", "/storage/tank1", &[]).await;
+    let digest = got["digest"].as_str().unwrap().to_string();
+    assert_eq!(digest.len(), 40);
+    pve.ok(
+        "PUT",
+        "/storage/tank1",
+        &[
+            ("digest", &digest),
+            ("nodes", "tappaas1"),
+            ("delete", "sparse"),
+        ],
+    )
+    .await;
+    let cfg = &site.storages("tappaas1")["tank1"];
+    assert_eq!(cfg.get("nodes").map(String::as_str), Some("tappaas1"));
+    assert!(!cfg.contains_key("sparse"));
+    // The old digest is stale now.
+    let r = pve
+        .call(
+            "PUT",
+            "/storage/tank1",
+            &[("digest", &digest), ("content", "images")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.body["message"],
+        "detected modified configuration - file changed by other user? Try again.\n"
+    );
+    let r = pve
+        .call("PUT", "/storage/tank1", &[("server", "x")])
+        .await
+        .unwrap();
+    assert_eq!(
+        r.error("server"),
+        "property is not allowed for storage type 'zfspool'"
+    );
+    pve.ok("DELETE", "/storage/tank1", &[]).await;
+    let r = pve.call("GET", "/storage/tank1", &[]).await.unwrap();
+    assert_eq!(r.body["message"], "storage 'tank1' does not exist\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_replication_jobs_are_cluster_wide() {
+    let mut config = SimConfig::with_nodes(2);
+    config.latencies = tappaas_pve_sim::Latencies::realistic().scaled(0.01);
+    let site = SimSite::start(config).await.unwrap();
+    let [n1, n2] = [1, 2].map(|i| site.node(&format!("tappaas{i}")).unwrap());
+    create_cluster(&n1).await;
+    assert_eq!(common::join(&n2, &n1, &[]).await.0["exitstatus"], "OK");
+    assert!(
+        site.wait_for(Duration::from_secs(5), |s| s.quorate("tappaas2")
+            && s.same_cluster("tappaas1", "tappaas2"))
+            .await
+    );
+    let pve = Pve::login(&n2).await;
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/backup",
+            &[
+                ("id", "nightly"),
+                ("storage", "pbs1"),
+                ("schedule", "21:00"),
+                ("all", "1"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.body["message"], "storage 'pbs1' does not exist\n");
+    pve.ok(
+        "POST",
+        "/cluster/backup",
+        &[
+            ("id", "nightly"),
+            ("storage", "local"),
+            ("schedule", "21:00"),
+            ("all", "1"),
+            ("mode", "snapshot"),
+            ("compress", "zstd"),
+        ],
+    )
+    .await;
+    let r = pve
+        .call("POST", "/cluster/backup", &[("id", "x"), ("mode", "hot")])
+        .await
+        .unwrap();
+    assert!(
+        r.error("mode")
+            .starts_with("value 'hot' does not have a value in the enumeration"),
+        "{r:?}"
+    );
+    pve.ok(
+        "POST",
+        "/cluster/replication",
+        &[
+            ("id", "110-0"),
+            ("target", "tappaas1"),
+            ("type", "local"),
+            ("schedule", "*/15"),
+        ],
+    )
+    .await;
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/replication",
+            &[("id", "110-1"), ("target", "tappaas7"), ("type", "local")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.body["message"], "unknown node 'tappaas7'\n");
+    let p1 = Pve::login(&n1).await;
+    assert_eq!(
+        p1.ok("GET", "/cluster/backup", &[]).await[0]["id"],
+        "nightly"
+    );
+    let rep = p1.ok("GET", "/cluster/replication", &[]).await;
+    assert_eq!(
+        (rep[0]["guest"].as_str(), rep[0]["target"].as_str()),
+        (Some("110"), Some("tappaas1"))
+    );
+    assert!(site.backup_jobs("tappaas1").contains_key("nightly"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_generated_certificates_are_served() {
+    let cert = tappaas_pve_sim::NodeCert::generate("tappaas1").unwrap();
+    let mut config = SimConfig::with_nodes(1);
+    config.nodes[0].certificate =
+        Some(tappaas_pve_sim::NodeCert::from_pem(&cert.cert_pem(), &cert.key_pem()).unwrap());
+    let site = SimSite::start(config).await.unwrap();
+    let n1 = site.node("tappaas1").unwrap();
+    assert_eq!(n1.fingerprint(), cert.fingerprint());
+    Pve::login(&n1).await;
+}

@@ -88,8 +88,8 @@ pub(super) fn check_type_options(
     }
 }
 
-pub(super) fn storage_json(id: &str, cfg: &BTreeMap<String, String>) -> Value {
-    let mut v = json!({"storage": id, "digest": "0"});
+pub(super) fn storage_json(id: &str, cfg: &BTreeMap<String, String>, digest: &str) -> Value {
+    let mut v = json!({"storage": id, "digest": digest});
     for (k, val) in cfg {
         v[k] = json!(val);
     }
@@ -106,7 +106,7 @@ pub(super) fn list_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Hand
                 p.get("type")
                     .is_none_or(|t| c.get("type").map(String::as_str) == Some(t))
             })
-            .map(|(id, c)| storage_json(id, c))
+            .map(|(id, c)| storage_json(id, c, &cfs.storage_digest()))
             .collect(),
     ))
 }
@@ -119,7 +119,7 @@ pub(super) fn get_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Handl
         .storage
         .get(id)
         .ok_or((500, format!("storage '{id}' does not exist")))?;
-    Ok(storage_json(id, cfg))
+    Ok(storage_json(id, cfg, &cfs.storage_digest()))
 }
 
 pub(super) const SECRET_KEYS: &[&str] = &["password", "encryption-key"];
@@ -154,23 +154,25 @@ pub(super) fn create_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Ha
 }
 
 pub(super) fn update_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
-    let st = shared.lock();
+    let mut st = shared.lock();
     st.check_quorum(node).or_else(fail)?;
     let id = p.str("storage").to_string();
-    let kind = st
-        .cfs_of(node)
-        .and_then(|c| c.storage.get(&id))
-        .and_then(|c| c.get("type").cloned())
-        .ok_or((
-            500,
-            format!("update storage failed: storage '{id}' does not exist"),
-        ))?;
-    drop(st);
-    check_type_options(&kind, p, false)?;
-    let mut st = shared.lock();
     let cfs = st
         .cfs_of_mut(node)
         .ok_or((500, "no such node".to_string()))?;
+    if let Some(digest) = p.get("digest") {
+        if digest != cfs.storage_digest() {
+            return fail(
+                "detected modified configuration - file changed by other user? Try again.",
+            );
+        }
+    }
+    let Some(kind) = cfs.storage.get(&id).and_then(|c| c.get("type").cloned()) else {
+        return fail(format!(
+            "update storage failed: storage '{id}' does not exist"
+        ));
+    };
+    check_type_options(&kind, p, false)?;
     let mut secrets = Vec::new();
     let Some(cfg) = cfs.storage.get_mut(&id) else {
         return fail(format!(
