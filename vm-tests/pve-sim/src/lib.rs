@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod api;
 pub mod formats;
+pub mod returns;
 pub mod schema;
 mod server;
 pub mod site;
@@ -140,6 +141,7 @@ impl SimSite {
             cfs: Vec::new(),
             faults: Vec::new(),
             log: Vec::new(),
+            return_violations: Vec::new(),
             latencies: config.latencies.clone(),
         };
         let mut listeners = Vec::new();
@@ -354,6 +356,12 @@ impl SimSite {
     /// Every request so far, on every node, including rejected ones.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().log.clone()
+    }
+
+    /// Answers of the simulator that did not match the schema's `returns` (a simulator bug;
+    /// tests assert this stays empty).
+    pub fn return_violations(&self) -> Vec<String> {
+        self.shared.lock().return_violations.clone()
     }
 
     /// Requests answered with an HTTP error status (>= 400).

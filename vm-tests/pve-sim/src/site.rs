@@ -293,6 +293,8 @@ pub struct SiteState {
     pub log: Vec<RequestRecord>,
     /// Task and request latencies.
     pub latencies: Latencies,
+    /// Answers that did not match the schema's `returns` ("METHOD path: problem").
+    pub return_violations: Vec<String>,
 }
 
 /// Unix time now, in seconds.

@@ -90,6 +90,7 @@ async fn three_nodes_form_one_quorate_cluster() {
     // A task of another member is readable through this one (PVE proxies /nodes/{node}).
     let upid = site.tasks("tappaas1")[0].upid.clone();
     assert_eq!(pve.wait_task(&upid).await["type"], "clustercreate");
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,6 +160,7 @@ async fn a_join_checks_fingerprint_password_and_target() {
         st["exitstatus"],
         "cluster config '/etc/pve/corosync.conf' already exists"
     );
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,6 +184,7 @@ async fn a_member_that_boots_first_fails_then_joins_once_the_primary_is_up() {
     let (st, _) = join(&n2, &n1, &[]).await;
     assert_eq!(st["exitstatus"], "OK");
     assert!(site.quorate("tappaas2"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,6 +242,7 @@ async fn quorum_follows_online_members_and_guards_cluster_config() {
     n3.set_up().await;
     let p3 = Pve::login(&n3).await;
     assert_eq!(p3.ok("GET", "/storage/tank2", &[]).await["pool"], "tank2");
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,6 +293,7 @@ async fn a_join_that_fails_half_way_leaves_the_node_listed_until_cleaned_up() {
     let (st, _) = join(&n3, &n1, &[]).await;
     assert_eq!(st["exitstatus"], "OK");
     assert!(site.same_cluster("tappaas1", "tappaas3"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,6 +321,7 @@ async fn a_half_failed_second_node_costs_the_primary_its_quorum() {
         .any(|l| l.contains("forcing overwrite of configured node 'tappaas2'")));
     assert_eq!(site.corosync_nodes("tappaas1")["tappaas2"].nodeid, 2);
     assert!(site.quorate("tappaas1") && site.quorate("tappaas2"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,6 +359,7 @@ async fn a_replaced_node_rejoins_under_its_old_name() {
     assert_eq!(site.corosync_nodes("tappaas1")["tappaas3"].nodeid, 3);
     let info = p1.ok("GET", "/cluster/config/join", &[]).await;
     assert_eq!(info["nodelist"][2]["pve_fp"], n3.fingerprint());
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,4 +386,5 @@ async fn concurrent_joins_to_a_one_node_cluster_cost_the_second_its_quorum() {
     );
     assert_eq!(site.cluster_members("tappaas1").len(), 2);
     assert!(site.quorate("tappaas1"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }

@@ -263,6 +263,7 @@ async fn deliberately_wrong_requests_are_rejected_like_pve_does() {
         .requests()
         .iter()
         .all(|r| r.params.get("password").is_none_or(|p| p == "***")));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,6 +333,7 @@ async fn authentication_tickets_csrf_tokens_and_passwords() {
         r.error("password"),
         "value must be at least 8 characters long"
     );
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,6 +405,7 @@ async fn api_tokens_can_be_created_used_and_deleted() {
         401
     );
     assert_eq!(site.tokens("tappaas1"), ["root@pam!sep"]);
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,6 +477,7 @@ async fn injected_errors_and_delays_hit_the_next_matching_requests_only() {
             .status,
         200
     );
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,6 +530,7 @@ async fn tasks_have_pve_upids_latency_and_logs() {
         .await
         .unwrap();
     assert_eq!(r.status, 500);
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -584,6 +589,7 @@ async fn storage_updates_honour_the_digest_and_delete_list() {
     pve.ok("DELETE", "/storage/tank1", &[]).await;
     let r = pve.call("GET", "/storage/tank1", &[]).await.unwrap();
     assert_eq!(r.body["message"], "storage 'tank1' does not exist\n");
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -663,10 +669,11 @@ async fn backup_and_replication_jobs_are_cluster_wide() {
     );
     let rep = p1.ok("GET", "/cluster/replication", &[]).await;
     assert_eq!(
-        (rep[0]["guest"].as_str(), rep[0]["target"].as_str()),
-        (Some("110"), Some("tappaas1"))
+        (rep[0]["guest"].as_u64(), rep[0]["target"].as_str()),
+        (Some(110), Some("tappaas1"))
     );
     assert!(site.backup_jobs("tappaas1").contains_key("nightly"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -679,4 +686,5 @@ async fn pre_generated_certificates_are_served() {
     let n1 = site.node("tappaas1").unwrap();
     assert_eq!(n1.fingerprint(), cert.fingerprint());
     Pve::login(&n1).await;
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }

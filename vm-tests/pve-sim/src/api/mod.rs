@@ -194,7 +194,18 @@ async fn dispatch(
     let p = Params(v.params);
     let result = route(shared, node, &req.method, &v.template, &p, &user).await;
     match result {
-        Ok(data) => ApiResponse::ok(data),
+        Ok(data) => {
+            let problems =
+                crate::returns::check(shared.schema.returns(&req.method, &v.template), &data);
+            if !problems.is_empty() {
+                let mut st = shared.lock();
+                for p in problems {
+                    st.return_violations
+                        .push(format!("{} {}: {p}", req.method, req.path));
+                }
+            }
+            ApiResponse::ok(data)
+        }
         // Handlers report per-parameter errors as a JSON object with status 400.
         Err((400, msg)) => match serde_json::from_str::<BTreeMap<String, String>>(&msg) {
             Ok(errors) => ApiResponse::params(errors),
