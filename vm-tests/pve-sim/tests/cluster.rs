@@ -226,7 +226,7 @@ async fn quorum_follows_online_members_and_guards_cluster_config() {
     assert_eq!(r.status, 595);
 
     // A hung node accepts the connection but never answers.
-    let hung = Pve::with_timeout(&n2, std::time::Duration::from_millis(300));
+    let hung = Pve::with_timeout(&n2, std::time::Duration::from_millis(500));
     let err = hung.call("GET", "/version", &[]).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
 
@@ -370,7 +370,7 @@ async fn concurrent_joins_to_a_one_node_cluster_cost_the_second_its_quorum() {
     config
         .latencies
         .tasks
-        .insert("clusterjoin".into(), std::time::Duration::from_millis(600));
+        .insert("clusterjoin".into(), std::time::Duration::from_secs(2));
     let site = SimSite::start(config).await.unwrap();
     let [n1, n2, n3] = [1, 2, 3].map(|i| site.node(&format!("tappaas{i}")).unwrap());
     create_cluster(&n1).await;
