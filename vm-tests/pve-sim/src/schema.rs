@@ -69,6 +69,8 @@ pub struct Validated {
     pub params: BTreeMap<String, String>,
     /// Whether the method may be called with an API token (`allowtoken`).
     pub allow_token: bool,
+    /// The method has no `permissions`: PVE then allows root@pam only (not even its tokens).
+    pub root_only: bool,
 }
 
 #[derive(Debug)]
@@ -106,6 +108,7 @@ struct Method {
     props: BTreeMap<String, Prop>,
     additional: bool,
     allow_token: bool,
+    root_only: bool,
     returns: Value,
     parameters: Value,
 }
@@ -170,12 +173,14 @@ impl Schema {
                 }
                 let allow_token = m.get("allowtoken").is_some_and(truthy);
                 let returns = m.get("returns").cloned().unwrap_or(Value::Null);
+                let root_only = m.get("permissions").is_none();
                 methods.insert(
                     name.clone(),
                     Method {
                         props,
                         additional,
                         allow_token,
+                        root_only,
                         returns,
                         parameters: params.clone(),
                     },
@@ -308,6 +313,7 @@ impl Schema {
                 template: endpoint.template.clone(),
                 params: values,
                 allow_token: m.allow_token,
+                root_only: m.root_only,
             })
         } else {
             Err(Rejection::Params(errors))

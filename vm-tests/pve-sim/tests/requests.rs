@@ -369,6 +369,16 @@ async fn api_tokens_can_be_created_used_and_deleted() {
             &[("storage", "tank1"), ("type", "zfspool"), ("pool", "tank1")],
         )
         .await;
+    // Cluster create/join/delnode have no `permissions` in the schema: root@pam only, not its
+    // tokens.
+    let r = with_token
+        .call("POST", "/cluster/config", &[("clustername", "TAPPaaS")])
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.body["message"].as_str().unwrap()),
+        (403, "Permission check failed (user != root@pam)\n")
+    );
     // Tokens may not change passwords (allowtoken 0 in the schema).
     let r = with_token
         .call(

@@ -180,6 +180,10 @@ async fn dispatch(
             if !v.allow_token {
                 return ApiResponse::error(401, "API tokens are not allowed for this call");
             }
+            if v.root_only {
+                // PVE's RPCEnvironment: a method without `permissions` is for root@pam itself.
+                return ApiResponse::error(403, "Permission check failed (user != root@pam)");
+            }
             if *privsep && v.template != "/version" {
                 return ApiResponse::error(
                     403,
