@@ -27,12 +27,10 @@ pub mod site;
 pub mod tls;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use serde::Serialize;
-use tokio::net::TcpListener;
 
 use api::Shared;
 use site::{Cfs, Node, SiteState};
@@ -157,10 +155,13 @@ impl SimSite {
                 None => NodeCert::generate(&spec.name)
                     .with_context(|| format!("generating a certificate for {}", spec.name))?,
             };
-            let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], spec.port)))
-                .await
+            let socket = server::reserve(spec.port)
                 .with_context(|| format!("binding 127.0.0.1:{} for {}", spec.port, spec.name))?;
-            let port = listener.local_addr()?.port();
+            let port = socket
+                .local_addr()?
+                .as_socket()
+                .map(|a| a.port())
+                .ok_or_else(|| anyhow::anyhow!("{}: not an IP socket", spec.name))?;
             state.cfs.push(Cfs::fresh());
             state.nodes.insert(
                 spec.name.clone(),
@@ -176,12 +177,21 @@ impl SimSite {
                     next_pid: 1000 + 100 * u32::try_from(i).unwrap_or(0),
                     port,
                     generation: 0,
+                    custom_cert: spec.certificate.is_some(),
                     fail_join_halfway: 0,
                     listening: spec.start_down != Some(DownMode::Refuse),
+                    connections: 0,
                 },
             );
-            // A node that starts powered off must refuse connections from the first moment.
-            let listener = (spec.start_down != Some(DownMode::Refuse)).then_some(listener);
+            // A node that starts powered off refuses connections from the first moment.
+            let listener = if spec.start_down == Some(DownMode::Refuse) {
+                server::Port::Reserved(socket)
+            } else {
+                server::Port::Listening(
+                    server::listen(socket)
+                        .with_context(|| format!("listening for {}", spec.name))?,
+                )
+            };
             listeners.push((spec.name.clone(), listener));
         }
         let (changed, _) = tokio::sync::watch::channel(0);
@@ -556,6 +566,13 @@ impl NodeHandle {
         self.with_mut(|n| n.down = Some(mode));
         if mode == DownMode::Refuse {
             self.wait_listening(false).await;
+            // Open connections are dropped too; wait for that, so the next request surely fails.
+            for _ in 0..1000 {
+                if self.with(|n| n.connections).unwrap_or(0) == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
         }
     }
 
@@ -566,7 +583,12 @@ impl NodeHandle {
         self.wait_listening(true).await;
     }
 
-    fn replace_installation(&self, root_password: &str, cert: NodeCert) -> anyhow::Result<()> {
+    fn replace_installation(
+        &self,
+        root_password: &str,
+        cert: NodeCert,
+        custom: bool,
+    ) -> anyhow::Result<()> {
         let mut st = self.shared.lock();
         st.cfs.push(Cfs::fresh());
         let idx = st.cfs.len() - 1;
@@ -575,6 +597,7 @@ impl NodeHandle {
             .get_mut(&self.name)
             .ok_or_else(|| anyhow::anyhow!("no node {}", self.name))?;
         n.cfs = idx;
+        n.custom_cert = custom;
         n.cert = cert;
         n.root_password = root_password.to_string();
         n.tasks.clear();
@@ -612,11 +635,12 @@ impl NodeHandle {
         root_password: &str,
         certificate: Option<NodeCert>,
     ) -> anyhow::Result<()> {
+        let custom = certificate.is_some();
         let cert = match certificate {
             Some(c) => c,
             None => NodeCert::generate(&self.name)?,
         };
-        self.replace_installation(root_password, cert)?;
+        self.replace_installation(root_password, cert, custom)?;
         self.shared.changed.send_modify(|g| *g += 1);
         self.wait_listening(true).await;
         Ok(())

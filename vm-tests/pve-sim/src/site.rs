@@ -255,12 +255,17 @@ pub struct Node {
     pub next_pid: u32,
     /// Loopback port (set once the listener is bound).
     pub port: u16,
-    /// Bumped whenever the listener must be re-created or the cert changes.
+    /// Bumped whenever the certificate changes (open connections are then dropped, as a
+    /// pveproxy restart does).
     pub generation: u64,
+    /// The certificate is a custom `pveproxy-ssl.pem` (given in advance): a join keeps it.
+    pub custom_cert: bool,
     /// Fail the next join started on this node half-way (after the nodelist change).
     pub fail_join_halfway: u32,
-    /// Whether the listener is bound right now (maintained by the server loop).
+    /// Whether the port is listening right now (maintained by the server loop).
     pub listening: bool,
+    /// Open client connections.
+    pub connections: u32,
 }
 
 /// One request as the site saw it, including rejected ones.

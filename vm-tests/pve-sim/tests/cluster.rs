@@ -32,6 +32,13 @@ async fn three_nodes_form_one_quorate_cluster() {
     }
     assert!(site.same_cluster("tappaas1", "tappaas3"));
     assert_eq!(site.config_version("tappaas2"), Some(3));
+    // The joiners got a certificate from the cluster: the join info names the new one.
+    let log = &site.tasks("tappaas2")[0].log;
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("generated new node certificate")),
+        "{log:?}"
+    );
     let ids: Vec<u32> = site
         .corosync_nodes("tappaas1")
         .values()
@@ -386,5 +393,41 @@ async fn concurrent_joins_to_a_one_node_cluster_cost_the_second_its_quorum() {
     );
     assert_eq!(site.cluster_members("tappaas1").len(), 2);
     assert!(site.quorate("tappaas1"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_reissues_the_default_certificate_but_keeps_a_custom_one() {
+    let mut config = SimConfig::with_nodes(3);
+    let custom = tappaas_pve_sim::NodeCert::generate("tappaas3").unwrap();
+    config.nodes[2].certificate = Some(custom.clone());
+    let site = SimSite::start(config).await.unwrap();
+    let [n1, n2, n3] = [1, 2, 3].map(|i| site.node(&format!("tappaas{i}")).unwrap());
+    create_cluster(&n1).await;
+    let (fp1, fp2) = (n1.fingerprint(), n2.fingerprint());
+    assert_eq!(join(&n2, &n1, &[]).await.0["exitstatus"], "OK");
+    assert_eq!(join(&n3, &n1, &[]).await.0["exitstatus"], "OK");
+    assert_eq!(
+        n1.fingerprint(),
+        fp1,
+        "cluster create keeps the certificate"
+    );
+    assert_ne!(n2.fingerprint(), fp2, "pve-ssl.pem is re-issued on join");
+    assert_eq!(
+        n3.fingerprint(),
+        custom.fingerprint(),
+        "a custom pveproxy-ssl.pem is kept"
+    );
+    // A client pinning the old fingerprint is refused; the join info has the new one.
+    let stale = Pve {
+        http: common::pinned_client(&fp2, std::time::Duration::from_secs(5)),
+        ..Pve::new(&n2)
+    };
+    assert!(stale.call("GET", "/version", &[]).await.is_err());
+    let info = Pve::login(&n1)
+        .await
+        .ok("GET", "/cluster/config/join", &[])
+        .await;
+    assert_eq!(info["nodelist"][1]["pve_fp"], n2.fingerprint());
     assert_eq!(site.return_violations(), Vec::<String>::new());
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::{fail, spawn_task, Handled, Params, Shared, Step};
 use crate::site::{ClusterConf, CorosyncNode, SiteState};
+use crate::tls::NodeCert;
 
 pub(super) fn cluster_status(st: &SiteState, node: &str) -> Value {
     let mut out = Vec::new();
@@ -184,6 +185,11 @@ pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &
             .get(&me1)
             .map(|n| n.address.clone())
             .unwrap_or_default();
+        if link0.is_none() {
+            log.push(format!(
+                "No cluster network links passed explicitly, fallback to local node IP '{my_addr}'"
+            ));
+        }
         let ring0 = link0.clone().unwrap_or(my_addr);
         let cfs = st.cfs_of_mut(&peer).ok_or("peer vanished")?;
         let Some(conf) = cfs.cluster.as_mut() else {
@@ -255,12 +261,24 @@ pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &
         log.push("stopping pve-cluster service".into());
         log.push("backup old database to '/var/lib/pve-cluster/backup/config-sim.sql.gz'".into());
         log.push("waiting for quorum...OK".into());
-        if let Some(n) = st.nodes.get_mut(&me2) {
-            n.cfs = idx;
-        }
         log.push("(re)generate node files".into());
         log.push("generate new node certificate".into());
         log.push("merge authorized SSH keys".into());
+        if let Some(n) = st.nodes.get_mut(&me2) {
+            n.cfs = idx;
+            // pve-ssl.pem is re-issued by the cluster's CA, so a node serving it gets a new
+            // fingerprint; a custom pveproxy-ssl.pem (a pre-generated certificate) is kept.
+            if !n.custom_cert {
+                match NodeCert::generate(&me2) {
+                    Ok(c) => {
+                        n.cert = c;
+                        n.generation += 1;
+                        log.push("generated new node certificate, restart pveproxy and pvedaemon services".into());
+                    }
+                    Err(e) => log.push(format!("generating the node certificate failed: {e}")),
+                }
+            }
+        }
         log.push(format!("successfully added node '{me2}' to cluster."));
         Ok(false)
     });

@@ -374,22 +374,30 @@ pub(crate) fn spawn_task(
             let wait = (fraction - done).max(0.0);
             done = fraction.max(done);
             tokio::time::sleep(Duration::from_secs_f64(latency.as_secs_f64() * wait)).await;
-            let mut st = shared2.lock();
-            let mut log = Vec::new();
-            match step(&mut st, &mut log) {
-                Ok(true) => {
-                    if let Some(t) = st.task_mut(&node, &upid2) {
-                        t.log.extend(log);
+            let finished = {
+                let mut st = shared2.lock();
+                let mut log = Vec::new();
+                match step(&mut st, &mut log) {
+                    Ok(true) => {
+                        if let Some(t) = st.task_mut(&node, &upid2) {
+                            t.log.extend(log);
+                        }
+                        false
+                    }
+                    Ok(false) => {
+                        st.finish_task(&node, &upid2, log, Ok(()));
+                        true
+                    }
+                    Err(e) => {
+                        st.finish_task(&node, &upid2, log, Err(e));
+                        true
                     }
                 }
-                Ok(false) => {
-                    st.finish_task(&node, &upid2, log, Ok(()));
-                    return;
-                }
-                Err(e) => {
-                    st.finish_task(&node, &upid2, log, Err(e));
-                    return;
-                }
+            };
+            // A step may have changed a certificate or membership: wake the listeners.
+            shared2.changed.send_modify(|g| *g += 1);
+            if finished {
+                return;
             }
         }
         shared2
