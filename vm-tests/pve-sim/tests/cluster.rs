@@ -186,6 +186,13 @@ async fn a_member_that_boots_first_fails_then_joins_once_the_primary_is_up() {
         "500 Can't connect to 10.0.0.10:8006 (Connection refused)"
     );
 
+    n1.set_down(DownMode::Hang).await;
+    let (st, _) = join(&n2, &n1, &[]).await;
+    assert_eq!(
+        st["exitstatus"],
+        "500 Can't connect to 10.0.0.10:8006 (Connection timed out)"
+    );
+
     n1.set_up().await;
     create_cluster(&n1).await;
     let (st, _) = join(&n2, &n1, &[]).await;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 use super::{fail, spawn_task, Handled, Params, Shared, Step};
-use crate::site::{ClusterConf, CorosyncNode, SiteState};
+use crate::site::{ClusterConf, CorosyncNode, DownMode, SiteState};
 use crate::tls::NodeCert;
 
 pub(super) fn cluster_status(st: &SiteState, node: &str) -> Value {
@@ -159,10 +159,18 @@ pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &
             ));
         };
         let peer_node = st.nodes.get(&peer).ok_or("peer vanished")?;
-        if peer_node.down.is_some() {
-            return Err(format!(
-                "500 Can't connect to {host}:8006 (Connection refused)"
-            ));
+        match peer_node.down {
+            Some(DownMode::Refuse) => {
+                return Err(format!(
+                    "500 Can't connect to {host}:8006 (Connection refused)"
+                ));
+            }
+            Some(DownMode::Hang) => {
+                return Err(format!(
+                    "500 Can't connect to {host}:8006 (Connection timed out)"
+                ));
+            }
+            None => {}
         }
         let actual = peer_node.cert.fingerprint();
         if actual != fingerprint {
