@@ -298,6 +298,16 @@ async fn a_join_that_fails_half_way_leaves_the_node_listed_until_cleaned_up() {
         .clone();
     assert_eq!(e["online"], 0);
 
+    // A forced retry that conflicts otherwise changes nothing.
+    let (st, _) = join(&n3, &n1, &[("force", "1"), ("link0", "10.0.0.11")]).await;
+    assert_eq!(
+        st["exitstatus"],
+        "500 Node IP '10.0.0.11' already used by 'tappaas2'"
+    );
+    assert_eq!(
+        site.corosync_nodes("tappaas1")["tappaas3"].ring0_addr,
+        "10.0.0.12"
+    );
     // A plain retry is refused: the name is taken.
     let (st, _) = join(&n3, &n1, &[]).await;
     assert_eq!(st["exitstatus"], "500 can't add existing node 'tappaas3'");

@@ -211,12 +211,13 @@ pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &
             if force && same {
                 log.push(format!("forcing overwrite of configured node '{me1}'"));
                 nodeid = Some(old.nodeid);
-                conf.nodes.remove(&me1);
             } else {
                 return Err(format!("500 can't add existing node '{me1}'"));
             }
         }
-        for (n, e) in &conf.nodes {
+        // The entry being overwritten (force) does not conflict with itself; nothing is
+        // changed until every check has passed.
+        for (n, e) in conf.nodes.iter().filter(|(n, _)| **n != me1) {
             if e.ring0_addr == ring0 {
                 return Err(format!("500 Node IP '{ring0}' already used by '{n}'"));
             }

@@ -307,8 +307,10 @@ pub async fn join_with(
         ("hostname", addr.as_str()),
         ("fingerprint", fingerprint),
         ("password", password),
-        ("link0", link0.as_str()),
     ];
+    if !extra.iter().any(|(k, _)| *k == "link0") {
+        params.push(("link0", link0.as_str()));
+    }
     params.extend_from_slice(extra);
     let upid = pve.ok("POST", "/cluster/config/join", &params).await;
     let upid = upid.as_str().unwrap().to_string();
