@@ -89,7 +89,12 @@ async fn three_nodes_form_one_quorate_cluster() {
         ],
     )
     .await;
-    let got = pve.ok("GET", "/storage/tank1", &[]).await;
+    // One cluster, one auth key: a ticket from tappaas1 is valid on tappaas3.
+    let cross = Pve {
+        ticket: p1.ticket.clone(),
+        ..Pve::new(&n3)
+    };
+    let got = cross.ok("GET", "/storage/tank1", &[]).await;
     assert_eq!(got["type"], "zfspool");
     assert_eq!(got["nodes"], "tappaas1,tappaas2");
     assert!(site.storages("tappaas2").contains_key("tank1"));
