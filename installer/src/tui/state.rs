@@ -263,6 +263,9 @@ pub struct State {
     pub node: usize,
     /// The role screen's choice.
     pub purpose: Purpose,
+    /// Each disk's role as the user set it on the disks screen (by index into `inv.disks`);
+    /// `None` until then: the roles come from the plan (the site's or the profile's choice).
+    pub disk_roles: Option<Vec<Option<crate::plan::DiskRoleKind>>>,
     /// A site file was loaded (its path), so every screen starts from it.
     pub loaded_from: Option<String>,
     /// Whether the root password was set in this session or came from a loaded site file.

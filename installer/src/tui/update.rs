@@ -96,6 +96,7 @@ impl State {
             site: site.unwrap_or_else(|_| empty_site()),
             node: 0,
             purpose: Purpose::NewSite,
+            disk_roles: None,
             loaded_from: None,
             password_set: false,
             fields: Fields::default(),
@@ -337,8 +338,10 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Command> {
             if let Err(e) = &r_error(&s.progress) {
                 s.progress.log.push(format!("error: {e}"));
             }
-            s.screen = Screen::Done;
-            s.focus = 0;
+            // The progress screen stays, showing every step, until the user presses Enter.
+            s.progress
+                .log
+                .push("The install has ended: press Enter to continue.".into());
             Vec::new()
         }
         Msg::SiteFileRead(path, r) => {
@@ -537,6 +540,9 @@ fn on_links(s: &mut State, links: Vec<(String, LinkState)>) {
 
 /// Each disk's role (by index into `inv.disks`) in the current answers.
 pub fn disk_roles(s: &State) -> Vec<Option<DiskRoleKind>> {
+    if let Some(r) = &s.disk_roles {
+        return r.clone();
+    }
     let from_plan: BTreeMap<String, DiskRoleKind> = match &s.plan {
         Ok(p) => p
             .disks
@@ -643,20 +649,12 @@ fn cycle_disk(s: &mut State) {
         wipe,
         pos,
     };
-    s.errors.clear();
-    if boot.is_empty() {
-        // An empty boot list means "the profile's choice": keep the old one until the user
-        // picks a boot disk, and say so.
-        s.errors
-            .push("no disk is the boot disk: press Space on a disk until it says BOOT".into());
-    } else {
-        node.boot = role(boot, node.boot.pos);
-    }
+    node.boot = role(boot, node.boot.pos);
     node.tank1 = (!tank1.is_empty()).then(|| role(tank1, Default::default()));
     node.tank2 = (!tank2.is_empty()).then(|| role(tank2, Default::default()));
-    let errs = std::mem::take(&mut s.errors);
+    s.disk_roles = Some(roles);
+    s.errors.clear();
     commit(s, &cand);
-    s.errors.extend(errs);
 }
 
 /// `w` on the disks screen: consent (or not) to erase disks that hold data.
@@ -733,7 +731,7 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         }
         KeyCode::Tab | KeyCode::Down => {
             if s.screen == Screen::Summary {
-                s.scroll = s.scroll.saturating_add(1);
+                s.scroll = s.scroll.saturating_add(1).min(summary_lines(s));
             } else {
                 s.focus = (s.focus + 1) % rows(s).max(1);
             }
@@ -749,7 +747,7 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
             return Vec::new();
         }
         KeyCode::PageDown if s.screen == Screen::Summary => {
-            s.scroll = s.scroll.saturating_add(10);
+            s.scroll = s.scroll.saturating_add(10).min(summary_lines(s));
             return Vec::new();
         }
         KeyCode::PageUp if s.screen == Screen::Summary => {
@@ -789,6 +787,15 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
     Vec::new()
 }
 
+/// How far the summary can scroll: the plan's line count (the view stops at the last page).
+fn summary_lines(s: &State) -> u16 {
+    let n = match &s.plan {
+        Ok(p) => plan::render_human(p).lines().count(),
+        Err(e) => e.lines().count() + 1,
+    };
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 fn focused_nic(s: &State) -> usize {
     physical_nics(&s.inv)
         .get(s.focus)
@@ -807,6 +814,7 @@ fn change_node(s: &mut State, forward: bool) {
     } else {
         (s.node + n - 1) % n
     };
+    s.disk_roles = None;
     fill_fields(s);
     replan(s);
 }
@@ -856,7 +864,15 @@ fn next(s: &mut State) -> Vec<Command> {
         Screen::Hardware => go(s, Screen::Role),
         Screen::Role => return role_next(s),
         Screen::Disks => {
-            if let Err(e) = &s.plan {
+            let no_boot = s
+                .disk_roles
+                .as_ref()
+                .is_some_and(|r| !r.contains(&Some(DiskRoleKind::Boot)));
+            if no_boot {
+                s.errors = vec![
+                    "no disk is the boot disk: press Space on a disk until it says BOOT".into(),
+                ];
+            } else if let Err(e) = &s.plan {
                 s.errors = vec![format!("the disks do not fit yet:\n{e}")];
             } else {
                 go(s, Screen::Network);
@@ -872,7 +888,11 @@ fn next(s: &mut State) -> Vec<Command> {
             Err(e) => s.errors = vec![format!("nothing can be installed yet:\n{e}")],
         },
         Screen::Confirm => return confirm_next(s),
-        Screen::Progress => {}
+        Screen::Progress => {
+            if s.progress.finished.is_some() {
+                go(s, Screen::Done);
+            }
+        }
         Screen::Done => {
             s.quit = true;
             return vec![Command::Quit];
@@ -953,6 +973,7 @@ fn loaded(s: &mut State, path: &str, r: Result<String, String>) {
             s.site = site;
             s.node = node;
             s.loaded_from = Some(path.to_string());
+            s.disk_roles = None;
             fill_fields(s);
             replan(s);
             s.errors.clear();

@@ -69,6 +69,12 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
     } else {
         "Erasing disks that hold data: not allowed (w: allow)"
     }));
+    if s.plan.is_err() {
+        lines.push(Line::styled(
+            "Problem: these roles do not fit yet (Enter shows why)",
+            super::problem_style(),
+        ));
+    }
     if let Ok(p) = &s.plan {
         let pools: Vec<String> = p
             .pools

@@ -120,8 +120,9 @@ fn hints(s: &State) -> String {
         Screen::Disks => format!("Up/Down: disk  Space: role  w: allow erase  {nav}"),
         Screen::Network => format!("Up/Down: move  w: WAN  l: LAN  f: follow  {nav}"),
         Screen::Site => format!("Tab/Up/Down: field  type to edit  {nav}"),
-        Screen::Summary => format!("Up/Down/PgUp/PgDn: scroll  s: save as site file  {nav}"),
+        Screen::Summary => format!("PgUp/PgDn: scroll  s: save as site file  {nav}"),
         Screen::Confirm => format!("type the host name  {nav}"),
+        Screen::Progress if s.progress.finished.is_some() => "Enter: continue".into(),
         Screen::Progress => "the install runs; Ctrl-C: quit (asks first)".into(),
         Screen::Done => "Enter or q: leave the installer".into(),
     }
@@ -134,7 +135,7 @@ pub fn view(s: &State, f: &mut Frame) {
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(3),
-        Constraint::Length(message_height(s, area.height)),
+        Constraint::Length(message_height(s, area)),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -193,14 +194,21 @@ fn message(s: &State) -> Text<'static> {
     Text::from(lines)
 }
 
-fn message_height(s: &State, total: u16) -> u16 {
+fn message_height(s: &State, area: Rect) -> u16 {
+    let width = usize::from(area.width.max(1));
+    // Wrapped lines: each text line takes ceil(len / width) rows.
+    let rows = |t: &str| t.chars().count().div_ceil(width).max(1);
     let n: usize = if s.errors.is_empty() {
-        usize::from(s.notice.is_some()) * 2
+        s.notice.as_deref().map(|n| rows(&format!("Note: {n}"))).unwrap_or(0)
     } else {
-        s.errors.iter().map(|e| e.lines().count()).sum::<usize>() + 1
+        s.errors
+            .iter()
+            .flat_map(|e| e.lines())
+            .map(|l| rows(l) + usize::from(l.len() + 9 > width))
+            .sum()
     };
     // Never more than a third of the screen: the body stays usable at 80x24.
-    u16::try_from(n).unwrap_or(u16::MAX).min(total / 3)
+    u16::try_from(n).unwrap_or(u16::MAX).min(area.height / 3)
 }
 
 fn modal(s: &State, f: &mut Frame, area: Rect, m: &Modal) {
