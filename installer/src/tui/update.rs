@@ -239,9 +239,22 @@ pub fn plan_of(
         .get(node)
         .map(|n| n.name.clone())
         .ok_or_else(|| "the site has no node for this machine".to_string())?;
-    let choice = plan::select_node(inv, site, Some(&name), detected).map_err(|e| e.render("site"))?;
+    let choice = plan::select_node(inv, site, Some(&name), detected).map_err(|e| human(&e))?;
     let hints = hints_of(site, node, detected);
-    plan::plan(inv, site, &choice, &hints).map_err(|e| e.render("site"))
+    plan::plan(inv, site, &choice, &hints).map_err(|e| human(&e))
+}
+
+/// The planner's problems for the screen: what is wrong and what to do, without the site-file
+/// positions the command line shows (the TUI user never saw the file).
+fn human(e: &plan::PlanError) -> String {
+    let mut out = Vec::new();
+    for p in &e.problems {
+        out.push(format!("- {}", p.message));
+        if let Some(h) = &p.hint {
+            out.push(format!("  ({h})"));
+        }
+    }
+    out.join("\n")
 }
 
 /// Rebuilds `candidate` through the site-file parser (so the answers are checked by the

@@ -5,7 +5,7 @@ use crate::inventory::{human_bytes, LinkState};
 use crate::tui::state::State;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 /// What the user should know about this machine before going on.
@@ -64,30 +64,43 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
     for w in warnings(s) {
         lines.push(Line::styled(format!("Warning: {w}"), warning_style()));
     }
-    lines.push(Line::from(""));
+    // The blank separators go first when the screen is short (80x24 with warnings).
+    let roomy = area.height >= 30;
+    if roomy {
+        lines.push(Line::from(""));
+    }
     lines.push(Line::from("Disks"));
     for d in &inv.disks {
         let model = d.model.as_deref().unwrap_or("-");
         let serial = d.serial.as_deref().unwrap_or("-");
-        let note = if d.boot_medium { "  (installer medium)" } else { "" };
+        let note = if d.boot_medium { " [installer]" } else { "" };
         lines.push(Line::from(format!(
-            "  {:<8} {:<24.24} {:>9} {}{note}",
+            "  {:<8} {:<24.24} {:>9} {:.20}{note}",
             d.name,
             model,
             human_bytes(d.size_bytes),
             serial
         )));
     }
-    lines.push(Line::from(""));
-    lines.push(Line::from("Network ports"));
-    for n in inv.nics.iter().filter(|n| n.physical) {
-        let state = s.links.get(&n.name).copied().unwrap_or(n.link);
-        lines.push(Line::from(format!(
-            "  {:<10} {:<17} {}",
-            n.name,
-            n.mac,
-            link(state)
-        )));
+    if roomy {
+        lines.push(Line::from(""));
     }
-    f.render_widget(Paragraph::new(lines).block(block(s, "")), area);
+    lines.push(Line::from("Network ports"));
+    // Two ports a row: the nine ports of a firewall box fit the 80x24 console.
+    let ports: Vec<String> = inv
+        .nics
+        .iter()
+        .filter(|n| n.physical)
+        .map(|n| {
+            let state = s.links.get(&n.name).copied().unwrap_or(n.link);
+            format!("{:<9} {:<17} {:<8}", n.name, n.mac, link(state))
+        })
+        .collect();
+    for pair in ports.chunks(2) {
+        lines.push(Line::from(format!("  {}", pair.join("  "))));
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(s, "")),
+        area,
+    );
 }

@@ -150,7 +150,13 @@ pub fn view(s: &State, f: &mut Frame) {
         Paragraph::new(title).style(Style::default().add_modifier(Modifier::BOLD)),
         top,
     );
-    f.render_widget(Paragraph::new(s.screen.explanation()), expl);
+    let explanation = match s.screen {
+        Screen::Progress if s.progress.finished.is_some() => {
+            "The install has ended. Read the steps and the log, then press Enter."
+        }
+        other => other.explanation(),
+    };
+    f.render_widget(Paragraph::new(explanation), expl);
     match s.screen {
         Screen::Welcome => welcome::draw(s, f, body),
         Screen::Hardware => hardware::draw(s, f, body),
@@ -195,16 +201,19 @@ fn message(s: &State) -> Text<'static> {
 }
 
 fn message_height(s: &State, area: Rect) -> u16 {
-    let width = usize::from(area.width.max(1));
-    // Wrapped lines: each text line takes ceil(len / width) rows.
-    let rows = |t: &str| t.chars().count().div_ceil(width).max(1);
+    let width = area.width.max(1) as usize;
+    // Wrapped lines: each takes ceil(length / width) rows.
+    let rows = |t: usize| t.div_ceil(width).max(1);
     let n: usize = if s.errors.is_empty() {
-        s.notice.as_deref().map(|n| rows(&format!("Note: {n}"))).unwrap_or(0)
+        s.notice
+            .as_deref()
+            .map(|n| rows(n.chars().count() + "Note: ".len()))
+            .unwrap_or(0)
     } else {
         s.errors
             .iter()
             .flat_map(|e| e.lines())
-            .map(|l| rows(l) + usize::from(l.len() + 9 > width))
+            .map(|l| rows(l.chars().count() + "Problem: ".len()))
             .sum()
     };
     // Never more than a third of the screen: the body stays usable at 80x24.

@@ -101,11 +101,15 @@ pub(super) fn draw_done(s: &State, f: &mut Frame, area: Rect) {
                 lines.push(Line::from(format!("  {l}")));
             }
             lines.push(Line::from(""));
-            lines.push(Line::from(format!(
-                "The installer remembers the completed steps in {}: start it again to \
-                 resume. Nothing is bootable until the install completes.",
-                crate::install::JOURNAL_PATH
-            )));
+            if s.simulate {
+                lines.push(Line::from("This was a simulation: nothing was changed."));
+            } else {
+                lines.push(Line::from(format!(
+                    "The installer remembers the completed steps in {}: start it again to \
+                     resume. Nothing is bootable until the install completes.",
+                    crate::install::JOURNAL_PATH
+                )));
+            }
         }
         _ => {
             if s.simulate {
