@@ -42,7 +42,11 @@ impl Tmux {
             &h.to_string(),
             cmd,
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "e2e"];
@@ -57,8 +61,7 @@ impl Tmux {
             .success());
     }
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout)
-            .into_owned()
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
     }
     /// Waits until the screen shows `what`; the screen it last saw otherwise.
     fn wait_for(&self, what: &str) -> String {
@@ -140,7 +143,10 @@ fn simulate_walks_every_screen_under_tmux() {
         ),
     );
     let s = t.wait_for("step 1 of 10: Welcome");
-    assert!(s.contains("[SIMULATION]") && s.contains("English (US)"), "{s}");
+    assert!(
+        s.contains("[SIMULATION]") && s.contains("English (US)"),
+        "{s}"
+    );
     assert!(s.contains('┌'), "box drawing on xterm: {s}");
     t.keys(&["Enter"]);
     let s = t.wait_for("This machine");
@@ -157,7 +163,10 @@ fn simulate_walks_every_screen_under_tmux() {
     let start = Instant::now();
     let mut s = s;
     while s.lines().count() < 40 || !s.lines().any(|l| l.chars().count() > 100) {
-        assert!(start.elapsed() < Duration::from_secs(10), "no redraw at 120x40:\n{s}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no redraw at 120x40:\n{s}"
+        );
         std::thread::sleep(Duration::from_millis(100));
         s = t.screen();
     }
@@ -183,10 +192,16 @@ fn simulate_walks_every_screen_under_tmux() {
     t.keys(&["Tab"]);
     t.text("Centre-Pass-2026");
     let s = t.wait_for("The two passwords match");
-    assert!(!s.contains("Centre-Pass"), "the password is never shown: {s}");
+    assert!(
+        !s.contains("Centre-Pass"),
+        "the password is never shown: {s}"
+    );
     t.keys(&["Enter"]);
     let s = t.wait_for("step 7 of 10: Summary");
-    assert!(s.contains("TAPPaaS install plan: site tappaas, node tappaas1"), "{s}");
+    assert!(
+        s.contains("TAPPaaS install plan: site tappaas, node tappaas1"),
+        "{s}"
+    );
     t.keys(&["Enter"]);
     t.wait_for("Type the host name (tappaas1)");
     t.text("tappaas1");
@@ -225,7 +240,11 @@ fn term_linux_draws_ascii_only() {
     }
     let bin = env!("CARGO_BIN_EXE_tappaas-installer");
     let t = Tmux::new("ascii");
-    t.start(80, 24, &format!("env TERM=linux {bin} --simulate qotom-q20300g9"));
+    t.start(
+        80,
+        24,
+        &format!("env TERM=linux {bin} --simulate qotom-q20300g9"),
+    );
     t.wait_for("step 1 of 10: Welcome");
     t.keys(&["Enter"]);
     let s = t.wait_for("Network ports");

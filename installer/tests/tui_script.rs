@@ -22,7 +22,15 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tui"
 /// The plan `tappaas-installer plan --json` prints for `site` on `profile`'s fixture.
 fn cli_plan(site: &Path, profile: &str, node: &str) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_tappaas-installer"))
-        .args(["plan", "--json", "--profile", profile, "--node", node, "--site"])
+        .args([
+            "plan",
+            "--json",
+            "--profile",
+            profile,
+            "--node",
+            node,
+            "--site",
+        ])
         .arg(site)
         .output()
         .expect("run plan");
@@ -73,7 +81,11 @@ fn confirm_and_install(app: &mut App, host: &str) {
     assert_eq!(app.state.screen, Screen::Confirm);
     typ(app, "not-the-name");
     press(app, KeyCode::Enter);
-    assert_eq!(app.state.screen, Screen::Confirm, "a wrong name must not install");
+    assert_eq!(
+        app.state.screen,
+        Screen::Confirm,
+        "a wrong name must not install"
+    );
     assert!(app.state.errors[0].contains("not the host name"));
     clear(app);
     typ(app, host);
@@ -84,7 +96,12 @@ fn confirm_and_install(app: &mut App, host: &str) {
         "the simulated install did not end"
     );
     let p = &app.state.progress;
-    assert_eq!(p.finished, Some(Outcome::Done), "log:\n{}", p.log.join("\n"));
+    assert_eq!(
+        p.finished,
+        Some(Outcome::Done),
+        "log:\n{}",
+        p.log.join("\n")
+    );
     let planned: Vec<String> = app
         .state
         .plan
@@ -122,7 +139,11 @@ fn qemu_lab_with_the_defaults() {
     press(&mut app, KeyCode::Tab);
     typ(&mut app, "lab-password-2");
     press(&mut app, KeyCode::Enter);
-    assert_eq!(app.state.screen, Screen::Site, "different passwords must stop");
+    assert_eq!(
+        app.state.screen,
+        Screen::Site,
+        "different passwords must stop"
+    );
     assert!(app.state.errors[0].contains("differ"));
     clear(&mut app);
     typ(&mut app, "lab-password-1");
@@ -156,7 +177,11 @@ fn qotom_with_changed_disks_ports_and_names() {
     // This profile suggests no disks: the user picks them. Rows: loop0 (the installer's),
     // nvme0n1 2 TB, sda 256 GB, sdb and sdc 1 TB, sdd (the stick).
     press(&mut app, KeyCode::Enter);
-    assert_eq!(app.state.screen, Screen::Disks, "no disks chosen: must stay");
+    assert_eq!(
+        app.state.screen,
+        Screen::Disks,
+        "no disks chosen: must stay"
+    );
     press(&mut app, KeyCode::Down);
     press_n(&mut app, KeyCode::Char(' '), 3); // nvme0n1: boot, tank1, tank2
     press(&mut app, KeyCode::Down);
@@ -248,13 +273,17 @@ fn joining_needs_the_site_file() {
 
 #[test]
 fn a_loaded_site_file_prefills_every_screen_and_replays_unchanged() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/three-node-site.toml");
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/three-node-site.toml");
     let mut app = app("minisforum-ms-01", None, false);
     press_n(&mut app, KeyCode::Enter, 2);
     press_n(&mut app, KeyCode::Down, 4);
     typ(&mut app, &example.display().to_string());
     press(&mut app, KeyCode::Enter);
-    assert_eq!(app.state.loaded_from.as_deref(), Some(example.to_str().unwrap()));
+    assert_eq!(
+        app.state.loaded_from.as_deref(),
+        Some(example.to_str().unwrap())
+    );
     // The site's identify = { profile = "minisforum-ms-01" } picks the member node.
     assert_eq!(app.state.fields.hostname.text, "tappaas2");
     assert_eq!(app.state.purpose, Purpose::Join);
@@ -283,7 +312,10 @@ fn a_loaded_site_file_prefills_every_screen_and_replays_unchanged() {
     assert!(app.state.errors.is_empty(), "{:?}", app.state.errors);
     assert!(app.state.notice.as_deref().unwrap_or("").contains("Saved"));
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&saved).expect("saved").permissions().mode();
+    let mode = std::fs::metadata(&saved)
+        .expect("saved")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert_answers(&app, &saved, None, "minisforum-ms-01");
 }
@@ -302,7 +334,9 @@ fn plugging_a_cable_in_makes_that_port_wan() {
     press(&mut app, KeyCode::Char(' '));
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.state.screen, Screen::Network, "{:?}", app.state.errors);
-    let before = nic_roles(&app.state).0.map(|i| app.state.inv.nics[i].name.clone());
+    let before = nic_roles(&app.state)
+        .0
+        .map(|i| app.state.inv.nics[i].name.clone());
     assert_ne!(before.as_deref(), Some("enp5s0"));
     let net = dir.path().join("sys/class/net/enp5s0");
     std::fs::write(net.join("carrier"), "1\n").expect("plug in");

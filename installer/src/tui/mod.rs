@@ -97,7 +97,10 @@ fn machine(o: &Options) -> Result<Machine> {
             let detected = profile::match_dmi(&inv.dmi).map(|p| p.id.clone());
             let target = Target::Real {
                 root: dir.clone(),
-                payload: o.payload.clone().unwrap_or_else(|| PathBuf::from("payload")),
+                payload: o
+                    .payload
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("payload")),
             };
             Ok((inv, detected, Box::new(probe::DirRoot::new(dir)), target))
         }

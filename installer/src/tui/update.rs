@@ -77,11 +77,7 @@ impl State {
     /// The state at start: the probed machine, a new site on its profile.
     pub fn new(inv: Inventory, profile: Option<String>, simulate: bool, ascii: bool) -> State {
         let hints = crate::cli::hints_for(profile.as_deref());
-        let links = inv
-            .nics
-            .iter()
-            .map(|n| (n.name.clone(), n.link))
-            .collect();
+        let links = inv.nics.iter().map(|n| (n.name.clone(), n.link)).collect();
         // The template is ours and always valid; a failure would be a bug the unit tests catch,
         // and the fallback still lets the user load a site file.
         let site = sitefile::parse(&sitefile::new_site_toml(profile.as_deref()), "new site")
@@ -295,7 +291,9 @@ pub fn rows(s: &State) -> usize {
 
 /// Indices of the physical NICs in the inventory.
 pub fn physical_nics(inv: &Inventory) -> Vec<usize> {
-    (0..inv.nics.len()).filter(|&i| inv.nics[i].physical).collect()
+    (0..inv.nics.len())
+        .filter(|&i| inv.nics[i].physical)
+        .collect()
 }
 
 /// The text field under the focus, if the focus is on one.
@@ -923,7 +921,10 @@ fn role_next(s: &mut State) -> Vec<Command> {
         }
         return vec![Command::ReadSiteFile(path)];
     }
-    let purpose = Purpose::ALL.get(s.focus).copied().unwrap_or(Purpose::NewSite);
+    let purpose = Purpose::ALL
+        .get(s.focus)
+        .copied()
+        .unwrap_or(Purpose::NewSite);
     if purpose != Purpose::NewSite && s.loaded_from.is_none() {
         s.errors = vec![
             "to join an existing site, load its site file first: move down to \"Load a site \
@@ -1024,7 +1025,11 @@ fn network_next(s: &mut State) {
         Err(_) => {
             s.errors = vec![format!(
                 "address: {addr:?} is not an IPv4 address such as {}",
-                s.site.network.management.nth(10).unwrap_or(Ipv4Addr::new(10, 0, 0, 10))
+                s.site
+                    .network
+                    .management
+                    .nth(10)
+                    .unwrap_or(Ipv4Addr::new(10, 0, 0, 10))
             )];
             return;
         }
@@ -1096,16 +1101,14 @@ fn site_finished(
         None => {}
     }
     match key {
-        Some(Ok(k)) => {
-            if !cand.credentials.ssh_keys.contains(&k) {
-                cand.credentials.ssh_keys.push(k);
-            }
+        Some(Ok(k)) if !cand.credentials.ssh_keys.contains(&k) => {
+            cand.credentials.ssh_keys.push(k);
         }
         Some(Err(e)) => {
             s.errors = vec![format!("SSH key: {e}")];
             return;
         }
-        None => {}
+        _ => {}
     }
     if commit(s, &cand) {
         go(s, Screen::Summary);

@@ -41,7 +41,12 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
             d.content
                 .fs_type
                 .clone()
-                .or_else(|| d.content.partition_table.clone().map(|t| format!("{t} partitions")))
+                .or_else(|| {
+                    d.content
+                        .partition_table
+                        .clone()
+                        .map(|t| format!("{t} partitions"))
+                })
                 .unwrap_or_else(|| "data".into())
         } else {
             "empty".into()
@@ -82,7 +87,11 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
             .map(|pl| {
                 let n: usize = pl.vdevs.iter().map(|v| v.members.len()).sum();
                 let layout = pl.vdevs.first().map(|v| v.layout.as_str()).unwrap_or("-");
-                format!("{} {layout} of {n} ({})", pl.name, human_bytes(pl.usable_bytes))
+                format!(
+                    "{} {layout} of {n} ({})",
+                    pl.name,
+                    human_bytes(pl.usable_bytes)
+                )
             })
             .collect();
         lines.push(Line::from(format!("Pools: {}", pools.join(", "))));
@@ -91,7 +100,9 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
         }
     }
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(s, "")),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "")),
         area,
     );
 }

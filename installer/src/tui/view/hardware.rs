@@ -29,7 +29,10 @@ pub(crate) fn warnings(s: &State) -> Vec<String> {
         }
     }
     if s.profile.is_none() {
-        w.push("no known hardware profile matches this machine: choose disks and ports yourself".into());
+        w.push(
+            "no known hardware profile matches this machine: choose disks and ports yourself"
+                .into(),
+        );
     }
     if !inv.disks.iter().any(|d| !d.boot_medium) {
         w.push("no disk to install on (only the installer's own medium)".into());
@@ -49,10 +52,16 @@ fn link(state: LinkState) -> &'static str {
 pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
     let inv = &s.inv;
     let profile = match &s.profile {
-        Some(p) => crate::profile::find(p).map(|x| x.name.clone()).unwrap_or_else(|| p.clone()),
+        Some(p) => crate::profile::find(p)
+            .map(|x| x.name.clone())
+            .unwrap_or_else(|| p.clone()),
         None => "none (unknown model)".into(),
     };
-    let virt = inv.cpu.virtualization.as_deref().unwrap_or("NO virtualisation");
+    let virt = inv
+        .cpu
+        .virtualization
+        .as_deref()
+        .unwrap_or("NO virtualisation");
     let mut lines = vec![
         Line::from(format!("Model    {profile}")),
         Line::from(format!(
@@ -100,7 +109,9 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
         lines.push(Line::from(format!("  {}", pair.join("  "))));
     }
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(s, "")),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "")),
         area,
     );
 }

@@ -238,7 +238,10 @@ fn modal(s: &State, f: &mut Frame, area: Rect, m: &Modal) {
             } else {
                 "Nothing has been written to the disks yet."
             };
-            ("Quit?", format!("Quit the installer?\n{what}\n\ny: quit   n: stay"))
+            (
+                "Quit?",
+                format!("Quit the installer?\n{what}\n\ny: quit   n: stay"),
+            )
         }
         Modal::Save => (
             "Save these answers as a site file",

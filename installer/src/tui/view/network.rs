@@ -20,8 +20,13 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
         "Not following the cable (f: follow). Choose ports with w and l."
     })];
     // Long port lists (the Qotom has nine) scroll with the focus.
-    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(7).max(1);
-    let start = s.focus.min(nics.len()).saturating_sub(room.saturating_sub(1));
+    let room = usize::from(area.height.saturating_sub(2))
+        .saturating_sub(7)
+        .max(1);
+    let start = s
+        .focus
+        .min(nics.len())
+        .saturating_sub(room.saturating_sub(1));
     for (row_i, &i) in nics.iter().enumerate().skip(start).take(room) {
         let n = &s.inv.nics[i];
         let link = match s.links.get(&n.name).copied().unwrap_or(n.link) {

@@ -96,7 +96,10 @@ pub(super) fn draw_done(s: &State, f: &mut Frame, area: Rect) {
         .unwrap_or_default();
     match &s.progress.finished {
         Some(Outcome::Failed { error }) => {
-            lines.push(Line::styled("Problem: the install failed.", problem_style()));
+            lines.push(Line::styled(
+                "Problem: the install failed.",
+                problem_style(),
+            ));
             for l in error.lines() {
                 lines.push(Line::from(format!("  {l}")));
             }
@@ -136,7 +139,9 @@ pub(super) fn draw_done(s: &State, f: &mut Frame, area: Rect) {
         }
     }
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(s, "")),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "")),
         area,
     );
 }

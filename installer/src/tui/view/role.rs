@@ -12,10 +12,15 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
     let mut lines = Vec::new();
     for (i, p) in Purpose::ALL.iter().enumerate() {
         let mark = if *p == s.purpose { "(*)" } else { "( )" };
-        lines.push(row(i == s.focus, vec![Span::raw(format!("{mark} {}", p.label()))]));
+        lines.push(row(
+            i == s.focus,
+            vec![Span::raw(format!("{mark} {}", p.label()))],
+        ));
     }
     lines.push(Line::from(""));
-    lines.push(Line::from("  Or load a site file (from a USB stick) to start from its answers:"));
+    lines.push(Line::from(
+        "  Or load a site file (from a USB stick) to start from its answers:",
+    ));
     lines.push(field(
         s.focus == Purpose::ALL.len(),
         "Site file",
@@ -40,7 +45,9 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
         )),
     }
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(s, "")),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "")),
         area,
     );
 }

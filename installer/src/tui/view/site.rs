@@ -37,7 +37,10 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
             Strength::Weak => warning_style(),
             _ => Style::default(),
         };
-        lines.push(Line::styled(format!("  Password strength: {}", st.label()), style));
+        lines.push(Line::styled(
+            format!("  Password strength: {}", st.label()),
+            style,
+        ));
         if !fl.password2.text.is_empty() {
             lines.push(Line::from(if *pw == fl.password2.text {
                 "  The two passwords match."

@@ -18,14 +18,21 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
     let height = usize::from(area.height.saturating_sub(2));
     let max = total.saturating_sub(height);
     let scroll = usize::from(s.scroll).min(max);
-    let title = format!("lines {}-{} of {total}", scroll + 1, (scroll + height).min(total));
+    let title = format!(
+        "lines {}-{} of {total}",
+        scroll + 1,
+        (scroll + height).min(total)
+    );
     let lines: Vec<Line> = text
         .lines()
         .skip(scroll)
         .take(height)
         .map(|l| Line::from(l.to_string()))
         .collect();
-    f.render_widget(Paragraph::new(Text::from(lines)).block(block(s, &title)), area);
+    f.render_widget(
+        Paragraph::new(Text::from(lines)).block(block(s, &title)),
+        area,
+    );
 }
 
 /// Draws the confirmation: what will be erased, and the host name to type.
@@ -39,11 +46,7 @@ pub(super) fn draw_confirm(s: &State, f: &mut Frame, area: Rect) {
         };
         lines.push(Line::styled(format!("Warning: {what}"), problem_style()));
         for d in &p.disks {
-            lines.push(Line::from(format!(
-                "  {:<6} {}",
-                d.role.as_str(),
-                d.disk
-            )));
+            lines.push(Line::from(format!("  {:<6} {}", d.role.as_str(), d.disk)));
         }
         lines.push(Line::from(""));
         lines.push(Line::from(format!(
