@@ -351,3 +351,36 @@ fn plugging_a_cable_in_makes_that_port_wan() {
         Some(&tappaas_installer::inventory::LinkState::Up)
     );
 }
+
+#[test]
+fn site_files_and_keys_on_the_stick_are_offered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tappaas_installer::probe::embedded_fixture("qemu-lab")
+        .expect("fixture")
+        .write_to_dir(dir.path())
+        .expect("write fixture");
+    // The fixture's installer stick (sda1) is mounted at /iso.
+    let iso = dir.path().join("iso");
+    std::fs::create_dir_all(&iso).expect("mkdir");
+    std::fs::copy(
+        Path::new(FIXTURES).join("qemu-lab.toml"),
+        iso.join("site.toml"),
+    )
+    .expect("copy site");
+    std::fs::write(iso.join("admin.pub"), "ssh-ed25519 AAAA admin\n").expect("key");
+    std::fs::write(iso.join("notes.txt"), "not offered").expect("notes");
+
+    let mut app = app("qemu-lab", Some(dir.path().to_path_buf()), false);
+    let site = iso.join("site.toml").display().to_string();
+    assert_eq!(app.state.found_site_files, vec![site.clone()]);
+    assert_eq!(
+        app.state.found_keys,
+        vec![iso.join("admin.pub").display().to_string()]
+    );
+    assert_eq!(app.state.fields.load_path.text, site);
+    press_n(&mut app, KeyCode::Enter, 2);
+    press_n(&mut app, KeyCode::Down, 4);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.state.loaded_from.as_deref(), Some(site.as_str()));
+    assert_eq!(app.state.fields.site_name.text, "lab");
+}

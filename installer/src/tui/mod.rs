@@ -112,7 +112,16 @@ impl App {
     /// every `poll`.
     pub fn start(o: &Options, ascii: bool, poll: Duration) -> Result<App> {
         let (inv, profile, root, target) = machine(o)?;
-        let state = State::new(inv, profile, o.simulate.is_some(), ascii);
+        let mut state = State::new(inv, profile, o.simulate.is_some(), ascii);
+        // The embedded fixture has no files to look at; a real root or --root does.
+        if o.simulate.is_none() || o.root.is_some() {
+            let dir = o.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+            state.found_site_files = worker::find_on_sticks(&state.inv, &dir, "toml");
+            state.found_keys = worker::find_on_sticks(&state.inv, &dir, "pub");
+            if let Some(first) = state.found_site_files.first() {
+                state.fields.load_path = state::Input::new(first.clone());
+            }
+        }
         let (tx, rx) = channel();
         let links_stop = Arc::new(AtomicBool::new(false));
         worker::watch_links(root, poll, tx.clone(), links_stop.clone())
@@ -219,4 +228,20 @@ fn event_loop(app: &mut App, terminal: &mut ratatui::DefaultTerminal) -> Result<
         dirty |= app.pump();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::want_ascii;
+
+    #[test]
+    fn ascii_on_consoles_whose_fonts_may_lack_box_drawing() {
+        assert!(want_ascii(false, Some("linux")));
+        assert!(want_ascii(false, Some("vt220")));
+        assert!(want_ascii(false, Some("dumb")));
+        assert!(want_ascii(true, Some("xterm-256color")));
+        assert!(!want_ascii(false, Some("xterm-256color")));
+        assert!(!want_ascii(false, Some("tmux-256color")));
+        assert!(!want_ascii(false, None));
+    }
 }

@@ -288,6 +288,10 @@ pub struct State {
     pub modal: Option<Modal>,
     /// The install's progress.
     pub progress: Progress,
+    /// Site files found on USB sticks at start (the first one pre-fills the load field).
+    pub found_site_files: Vec<String>,
+    /// SSH public keys (`.pub`) found on USB sticks at start.
+    pub found_keys: Vec<String>,
     /// Draw with ASCII only (TERM=linux, serial consoles).
     pub ascii: bool,
     /// A simulation: nothing on this machine is touched.

@@ -108,6 +108,36 @@ pub fn watch_links(
         })
 }
 
+/// Files ending in `.ext` at the top of every file system mounted from a USB stick (or other
+/// removable disk, the installer's own stick included), read below the probe root `root`.
+/// This is where a volunteer brings a site file or an SSH public key.
+pub fn find_on_sticks(inv: &Inventory, root: &Path, ext: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let sticks = inv.disks.iter().filter(|d| {
+        d.removable || d.boot_medium || d.transport == crate::inventory::Transport::Usb
+    });
+    for d in sticks {
+        let mounts = d
+            .mountpoints
+            .iter()
+            .chain(d.partitions.iter().flat_map(|p| p.mountpoints.iter()));
+        for m in mounts {
+            let dir = root.join(m.trim_start_matches('/'));
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut names: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == ext) && p.is_file())
+                .collect();
+            names.sort();
+            found.extend(names.into_iter().map(|p| p.display().to_string()));
+        }
+    }
+    found.dedup();
+    found
+}
+
 /// Performs the runtime's small jobs at once and gives the answer; the install is started
 /// separately (it runs for minutes).
 pub fn perform(cmd: &Command) -> Option<Msg> {

@@ -42,6 +42,8 @@ impl State {
             notice: None,
             modal: None,
             progress: Progress::default(),
+            found_site_files: Vec::new(),
+            found_keys: Vec::new(),
             ascii,
             simulate,
             quit: false,

@@ -27,6 +27,12 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
         &s.fields.load_path,
         10,
     ));
+    if !s.found_site_files.is_empty() {
+        lines.push(Line::from(format!(
+            "  Found on the USB stick: {}",
+            s.found_site_files.join(", ")
+        )));
+    }
     lines.push(Line::from(""));
     match (&s.loaded_from, s.this_node()) {
         (Some(path), Some(n)) => {

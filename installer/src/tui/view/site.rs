@@ -53,6 +53,12 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
         "  SSH keys for root: {} (a .pub file on the USB stick adds one)",
         s.site.credentials.ssh_keys.len()
     )));
+    if !s.found_keys.is_empty() {
+        lines.push(Line::from(format!(
+            "  Keys found on the USB stick: {}",
+            s.found_keys.join(", ")
+        )));
+    }
     lines.push(Line::from(
         "  Time zone as Area/City, e.g. Europe/Copenhagen, or UTC.",
     ));
