@@ -237,3 +237,20 @@ fn ascii_has_no_box_drawing() {
     }
     snap("disks_ascii", &app.state);
 }
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    // A serial console may report any size, and resizes pass through every size on the way.
+    let mut app = app("qotom-q20300g9", None, false);
+    for screen in Screen::ALL {
+        app.state.screen = screen;
+        for (w, h) in [(1, 1), (10, 3), (20, 6), (40, 10), (79, 23)] {
+            let text = render(&app.state, w, h);
+            assert_eq!(text.lines().count(), usize::from(h));
+        }
+    }
+    ctrl(&mut app, 'c');
+    for (w, h) in [(1, 1), (10, 3), (30, 8)] {
+        assert_eq!(render(&app.state, w, h).lines().count(), usize::from(h));
+    }
+}

@@ -269,7 +269,7 @@ pub(super) fn role_next(s: &mut State) -> Vec<Command> {
                 _ => Role::Primary,
             };
             match cand.nodes.iter().position(|n| n.role == want) {
-                Some(i) if cand.nodes[s.node].role != want => s.node = i,
+                Some(i) if cand.nodes.get(s.node).map(|n| n.role) != Some(want) => s.node = i,
                 Some(_) => {}
                 None => {
                     s.errors = vec![format!(
