@@ -384,3 +384,85 @@ fn site_files_and_keys_on_the_stick_are_offered() {
     assert_eq!(app.state.loaded_from.as_deref(), Some(site.as_str()));
     assert_eq!(app.state.fields.site_name.text, "lab");
 }
+
+#[test]
+fn the_next_machine_joins_the_saved_site_as_a_new_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let saved = dir.path().join("site.toml");
+    // The first machine: a new site, saved at the summary.
+    let mut first = app("qemu-lab", None, false);
+    press_n(&mut first, KeyCode::Enter, 5);
+    clear(&mut first);
+    typ(&mut first, "lab");
+    press(&mut first, KeyCode::Tab);
+    typ(&mut first, "example.org");
+    press(&mut first, KeyCode::Tab);
+    typ(&mut first, "admin@example.org");
+    press_n(&mut first, KeyCode::Tab, 2);
+    typ(&mut first, "lab-password-1");
+    press(&mut first, KeyCode::Tab);
+    typ(&mut first, "lab-password-1");
+    press(&mut first, KeyCode::Enter);
+    press(&mut first, KeyCode::Char('s'));
+    press_n(&mut first, KeyCode::Backspace, 40);
+    typ(&mut first, &saved.display().to_string());
+    press(&mut first, KeyCode::Enter);
+    assert!(saved.is_file(), "{:?}", first.state.errors);
+
+    // The next machine loads it and joins.
+    let mut next = app("qemu-lab", None, false);
+    press_n(&mut next, KeyCode::Enter, 2);
+    press_n(&mut next, KeyCode::Down, 4);
+    typ(&mut next, &saved.display().to_string());
+    press(&mut next, KeyCode::Enter);
+    assert_eq!(next.state.fields.hostname.text, "tappaas1");
+    // Loading puts the focus on this node's answer (the primary: "new site"); one down is
+    // "Join an existing site".
+    assert_eq!(next.state.focus, 0);
+    press(&mut next, KeyCode::Down);
+    press(&mut next, KeyCode::Enter);
+    assert_eq!(next.state.screen, Screen::Disks, "{:?}", next.state.errors);
+    assert_eq!(next.state.fields.hostname.text, "tappaas2");
+    press_n(&mut next, KeyCode::Enter, 4);
+    assert_eq!(
+        next.state.screen,
+        Screen::Confirm,
+        "{:?}",
+        next.state.errors
+    );
+    assert_answers(
+        &next,
+        &Path::new(FIXTURES).join("qemu-lab-joined.toml"),
+        Some("lab-password-1"),
+        "qemu-lab",
+    );
+    let plan = next.state.plan.as_ref().expect("plan");
+    assert_eq!(plan.system.cluster.primary_address.to_string(), "10.0.0.10");
+    assert_eq!(plan.system.address, "10.0.0.11/24");
+}
+
+#[test]
+fn n_adds_this_machine_as_another_member() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/three-node-site.toml");
+    let mut app = app("qemu-lab", None, false);
+    press(&mut app, KeyCode::Char('n'));
+    press_n(&mut app, KeyCode::Enter, 2);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('n'));
+    assert!(app.state.errors[0].contains("load the site's file first"));
+    press_n(&mut app, KeyCode::Down, 3);
+    typ(&mut app, &example.display().to_string());
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.state.focus, 0);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.state.site.nodes.len(), 4, "{:?}", app.state.errors);
+    let node = app.state.this_node().expect("node");
+    assert_eq!(
+        (node.name.as_str(), node.id, node.role),
+        ("tappaas4", 4, tappaas_site::Role::Member)
+    );
+    assert_eq!(node.address.to_string(), "10.0.0.13");
+    assert_eq!(app.state.fields.hostname.text, "tappaas4");
+}

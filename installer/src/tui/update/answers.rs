@@ -271,13 +271,15 @@ pub(super) fn role_next(s: &mut State) -> Vec<Command> {
             match cand.nodes.iter().position(|n| n.role == want) {
                 Some(i) if cand.nodes.get(s.node).map(|n| n.role) != Some(want) => s.node = i,
                 Some(_) => {}
-                None => {
-                    s.errors = vec![format!(
-                        "the loaded site has no {want} node; choose another answer or load \
-                         another site file"
-                    )];
-                    return Vec::new();
-                }
+                // The site has no such machine yet (a site saved after its first node): this
+                // machine becomes a new node of it.
+                None => match add_node(s, &mut cand, want) {
+                    Ok(i) => s.node = i,
+                    Err(e) => {
+                        s.errors = vec![e];
+                        return Vec::new();
+                    }
+                },
             }
             if let Some(n) = cand.nodes.get_mut(s.node) {
                 n.replace = false;
@@ -294,6 +296,76 @@ pub(super) fn role_next(s: &mut State) -> Vec<Command> {
         go(s, Screen::Disks);
     }
     Vec::new()
+}
+
+/// Adds this machine to `site` as a new node with `role`: the next free number, the TAPPaaS
+/// name and address for it, this machine's profile, disks and ports from the profile's hints.
+/// Its index, or why it cannot be added.
+pub(super) fn add_node(s: &State, site: &mut Site, role: Role) -> Result<usize, String> {
+    let id = (1..=9u8)
+        .find(|i| site.nodes.iter().all(|n| n.id != *i))
+        .ok_or_else(|| "the site has nine nodes already, the most a site can have".to_string())?;
+    let address = site
+        .network
+        .management
+        .nth(9 + u32::from(id))
+        .ok_or_else(|| format!("the management network has no address for node {id}"))?;
+    let hinted = |pos| tappaas_site::DiskRole {
+        layout: tappaas_site::Layout::Single,
+        disks: Vec::new(),
+        wipe: false,
+        pos,
+    };
+    site.nodes.push(tappaas_site::Node {
+        name: format!("tappaas{id}"),
+        id,
+        role,
+        profile: s.profile.clone(),
+        identify: tappaas_site::Identify::Explicit,
+        address,
+        nics: Default::default(),
+        boot: hinted(Default::default()),
+        tank1: Some(hinted(Default::default())),
+        tank2: Some(hinted(Default::default())),
+        replace: false,
+        pos: Default::default(),
+    });
+    Ok(site.nodes.len() - 1)
+}
+
+/// `n` on the role screen with a loaded site: this machine becomes a new node of the site,
+/// with the role under the focus (join: member, backup: backup).
+pub(super) fn new_node(s: &mut State) {
+    let role = match Purpose::ALL.get(s.focus) {
+        Some(Purpose::Join) => Role::Member,
+        Some(Purpose::Backup) => Role::Backup,
+        _ => {
+            s.errors = vec!["move to \"Join\" or \"backup\" first, then press n".into()];
+            return;
+        }
+    };
+    if s.loaded_from.is_none() {
+        s.errors = vec!["load the site's file first, then press n to add this machine".into()];
+        return;
+    }
+    let mut cand = s.site.clone();
+    match add_node(s, &mut cand, role) {
+        Ok(i) => {
+            let old = s.node;
+            s.node = i;
+            if commit(s, &cand) {
+                s.disk_roles = None;
+                fill_fields(s);
+                s.notice = Some(format!(
+                    "This machine is a new {role} node of the site: {}.",
+                    s.this_node().map(|n| n.name.as_str()).unwrap_or_default()
+                ));
+            } else {
+                s.node = old;
+            }
+        }
+        Err(e) => s.errors = vec![e],
+    }
 }
 
 pub(super) fn loaded(s: &mut State, path: &str, r: Result<String, String>) {

@@ -16,7 +16,9 @@ use super::state::{
 use crate::inventory::{Inventory, LinkState};
 use crate::plan::{self, DiskRoleKind, Plan};
 use crate::progress::{Event, Outcome};
-use answers::{change_node, commit, loaded, network_next, role_next, site_finished, site_next};
+use answers::{
+    change_node, commit, loaded, network_next, new_node, role_next, site_finished, site_next,
+};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use machine::{cycle_disk, on_links, set_nic_role, toggle_wipe};
 use tappaas_site::Site;
@@ -347,6 +349,7 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
             s.modal = Some(Modal::Save);
             s.notice = None;
         }
+        (Screen::Role, KeyCode::Char('n')) => new_node(s),
         (Screen::Role, KeyCode::Left) => change_node(s, false),
         (Screen::Role, KeyCode::Right) => change_node(s, true),
         (Screen::Done, KeyCode::Char('q')) => {

@@ -116,7 +116,10 @@ fn hints(s: &State) -> String {
     match s.screen {
         Screen::Welcome => "Up/Down: choose  Enter: next  Ctrl-C: quit".into(),
         Screen::Hardware => nav.into(),
-        Screen::Role => format!("Up/Down: choose  {nav}  Left/Right: node"),
+        Screen::Role if s.loaded_from.is_some() => {
+            "Up/Down  Enter: next  Esc: back  Left/Right: node  n: new node  Ctrl-C: quit".into()
+        }
+        Screen::Role => format!("Up/Down: choose  {nav}"),
         Screen::Disks => format!("Up/Down: disk  Space: role  w: allow erase  {nav}"),
         Screen::Network => format!("Up/Down: move  w: WAN  l: LAN  f: follow  {nav}"),
         Screen::Site => format!("Tab/Up/Down: field  type to edit  {nav}"),
