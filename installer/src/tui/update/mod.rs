@@ -140,7 +140,8 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Install(e) => {
-            on_event(&mut s.progress, e);
+            let steps = s.plan.as_ref().map(|p| p.steps.as_slice()).unwrap_or(&[]);
+            on_event(&mut s.progress, e, steps);
             Vec::new()
         }
         Msg::InstallEnded(r) => {
@@ -190,13 +191,18 @@ fn r_error(p: &Progress) -> Result<(), String> {
     }
 }
 
-fn on_event(p: &mut Progress, e: Event) {
+fn on_event(p: &mut Progress, e: Event, planned: &[plan::Step]) {
     match e {
         Event::Started { steps, .. } => {
+            // Pending steps show the plan's words; the id only for a step the plan lacks.
             p.steps = steps
                 .into_iter()
                 .map(|id| StepView {
-                    description: id.clone(),
+                    description: planned
+                        .iter()
+                        .find(|st| st.id == id)
+                        .map(|st| st.description.clone())
+                        .unwrap_or_else(|| id.clone()),
                     id,
                     state: StepState::Pending,
                     count: None,
