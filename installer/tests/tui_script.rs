@@ -204,6 +204,18 @@ fn qotom_with_changed_disks_ports_and_names() {
     press(&mut app, KeyCode::Down);
     clear(&mut app);
     typ(&mut app, "10.0.0.21");
+    // The centre's internet router wants a fixed address.
+    press(&mut app, KeyCode::Down);
+    typ(&mut app, "192.168.1.50");
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        app.state.errors[0].contains("WAN address"),
+        "{:?}",
+        app.state.errors
+    );
+    typ(&mut app, "/24");
+    press(&mut app, KeyCode::Down);
+    typ(&mut app, "192.168.1.1");
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.state.screen, Screen::Site, "{:?}", app.state.errors);
     clear(&mut app);

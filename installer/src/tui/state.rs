@@ -178,6 +178,10 @@ pub struct Fields {
     pub hostname: Input,
     /// Network: management address.
     pub address: Input,
+    /// Network: the firewall's fixed WAN address with prefix; empty for DHCP.
+    pub wan_address: Input,
+    /// Network: the upstream router, with a fixed WAN address.
+    pub wan_gateway: Input,
     /// Site: short site name.
     pub site_name: Input,
     /// Site: public domain.

@@ -129,6 +129,15 @@ pub(super) fn fill_fields(s: &mut State) {
     f.domain = Input::new(&site.site.domain);
     f.email = Input::new(&site.site.admin_email);
     f.timezone = Input::new(&site.site.timezone);
+    (f.wan_address, f.wan_gateway) = match &site.network.upstream {
+        tappaas_site::Upstream::Dhcp => (Input::default(), Input::default()),
+        tappaas_site::Upstream::Static {
+            address, gateway, ..
+        } => (
+            Input::new(address.to_string()),
+            Input::new(gateway.to_string()),
+        ),
+    };
     f.password = Input::secret();
     f.password2 = Input::secret();
     if let Some(n) = site.nodes.get(s.node) {
@@ -406,6 +415,37 @@ impl State {
     }
 }
 
+/// How the firewall reaches the internet: DHCP without a WAN address, else that fixed address
+/// (`a.b.c.d/nn`) and gateway, the gateway also as DNS (the site file's default).
+fn upstream(address: &str, gateway: &str) -> Result<tappaas_site::Upstream, String> {
+    let (address, gateway) = (address.trim(), gateway.trim());
+    if address.is_empty() {
+        return Ok(tappaas_site::Upstream::Dhcp);
+    }
+    let parsed = address.split_once('/').and_then(|(a, p)| {
+        let addr = a.parse::<Ipv4Addr>().ok()?;
+        let prefix = p.parse::<u8>().ok().filter(|p| *p <= 32)?;
+        Some(tappaas_site::Ipv4If { addr, prefix })
+    });
+    let Some(address) = parsed else {
+        return Err(format!(
+            "WAN address: {address:?} is not an address with prefix such as 192.168.1.50/24 \
+             (leave it empty when the internet router hands out addresses by DHCP)"
+        ));
+    };
+    let Ok(gateway) = gateway.parse::<Ipv4Addr>() else {
+        return Err(format!(
+            "WAN gateway: {gateway:?} is not an IPv4 address such as 192.168.1.1 (your \
+             internet router)"
+        ));
+    };
+    Ok(tappaas_site::Upstream::Static {
+        address,
+        gateway,
+        dns: vec![gateway],
+    })
+}
+
 pub(super) fn network_next(s: &mut State) {
     let mut cand = s.site.clone();
     let Some(node) = cand.nodes.get_mut(s.node) else {
@@ -428,6 +468,13 @@ pub(super) fn network_next(s: &mut State) {
         }
     }
     node.name = name;
+    match upstream(&s.fields.wan_address.text, &s.fields.wan_gateway.text) {
+        Ok(u) => cand.network.upstream = u,
+        Err(e) => {
+            s.errors = vec![e];
+            return;
+        }
+    }
     let (wan, lan) = nic_roles(s);
     if wan.is_none() || lan.is_none() || wan == lan {
         s.errors = vec![

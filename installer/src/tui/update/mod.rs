@@ -87,7 +87,7 @@ pub fn rows(s: &State) -> usize {
         Screen::Welcome => KEYBOARDS.len(),
         Screen::Role => Purpose::ALL.len() + 1,
         Screen::Disks => s.inv.disks.len(),
-        Screen::Network => physical_nics(&s.inv).len() + 2,
+        Screen::Network => physical_nics(&s.inv).len() + 4,
         Screen::Site => 7,
         _ => 1,
     }
@@ -110,6 +110,8 @@ fn focused_input(s: &mut State) -> Option<&mut Input> {
             match i.checked_sub(n) {
                 Some(0) => Some(&mut f.hostname),
                 Some(1) => Some(&mut f.address),
+                Some(2) => Some(&mut f.wan_address),
+                Some(3) => Some(&mut f.wan_gateway),
                 _ => None,
             }
         }

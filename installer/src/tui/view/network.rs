@@ -52,8 +52,23 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
     }
     lines.push(Line::from(""));
     let base = nics.len();
-    lines.push(field(s.focus == base, "Host name", &s.fields.hostname, 10));
-    lines.push(field(s.focus == base + 1, "Address", &s.fields.address, 10));
+    lines.push(field(s.focus == base, "Host name", &s.fields.hostname, 12));
+    lines.push(field(s.focus == base + 1, "Address", &s.fields.address, 12));
+    lines.push(field(
+        s.focus == base + 2,
+        "WAN address",
+        &s.fields.wan_address,
+        12,
+    ));
+    lines.push(field(
+        s.focus == base + 3,
+        "WAN gateway",
+        &s.fields.wan_gateway,
+        12,
+    ));
+    lines.push(Line::from(
+        "  Empty WAN address: the router gives one (DHCP). Fixed: e.g. 192.168.1.50/24",
+    ));
     let net = &s.site.network;
     lines.push(Line::from(format!(
         "  Management network {}, firewall {} (TAPPaaS defaults)",
