@@ -57,11 +57,12 @@ pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
             .unwrap_or_else(|| p.clone()),
         None => "none (unknown model)".into(),
     };
-    let virt = inv
-        .cpu
-        .virtualization
-        .as_deref()
-        .unwrap_or("NO virtualisation");
+    let virt = match inv.cpu.virtualization.as_deref() {
+        Some("vmx") => "VT-x",
+        Some("svm") => "AMD-V",
+        Some(other) => other,
+        None => "NO virtualisation",
+    };
     let mut lines = vec![
         Line::from(format!("Model    {profile}")),
         Line::from(format!(
