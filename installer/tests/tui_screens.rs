@@ -223,6 +223,9 @@ fn done_after_a_failure() {
     );
     let _ = update(&mut s, Msg::Key(k(KeyCode::Enter)));
     snap("done_failed", &s);
+    // The same end of a real install: how to try again.
+    s.simulate = false;
+    snap("done_failed_real", &s);
 }
 
 #[test]

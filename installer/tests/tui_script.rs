@@ -478,3 +478,32 @@ fn n_adds_this_machine_as_another_member() {
     assert_eq!(node.address.to_string(), "10.0.0.13");
     assert_eq!(app.state.fields.hostname.text, "tappaas4");
 }
+
+#[test]
+fn the_answers_can_be_saved_after_the_install() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let saved = dir.path().join("after.toml");
+    let mut app = app("qemu-lab", None, false);
+    press_n(&mut app, KeyCode::Enter, 5);
+    press(&mut app, KeyCode::Tab);
+    typ(&mut app, "example.org");
+    press(&mut app, KeyCode::Tab);
+    typ(&mut app, "admin@example.org");
+    press_n(&mut app, KeyCode::Tab, 2);
+    typ(&mut app, "lab-password-1");
+    press(&mut app, KeyCode::Tab);
+    typ(&mut app, "lab-password-1");
+    press_n(&mut app, KeyCode::Enter, 2);
+    confirm_and_install(&mut app, "tappaas1");
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.state.modal, Some(Modal::Save));
+    press_n(&mut app, KeyCode::Backspace, 40);
+    typ(&mut app, &saved.display().to_string());
+    press(&mut app, KeyCode::Enter);
+    let text = std::fs::read_to_string(&saved).expect("saved");
+    let back = sitefile::parse(&text, "after").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sitefile::without_positions(&back),
+        sitefile::without_positions(&app.state.site)
+    );
+}

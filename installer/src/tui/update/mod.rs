@@ -353,7 +353,7 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         (Screen::Network, KeyCode::Char('w')) => set_nic_role(s, focused_nic(s), true),
         (Screen::Network, KeyCode::Char('l')) => set_nic_role(s, focused_nic(s), false),
         (Screen::Network, KeyCode::Char('f')) => s.follow_wan = !s.follow_wan,
-        (Screen::Summary, KeyCode::Char('s')) => {
+        (Screen::Summary | Screen::Done, KeyCode::Char('s')) => {
             s.modal = Some(Modal::Save);
             s.notice = None;
         }

@@ -127,7 +127,7 @@ fn hints(s: &State) -> String {
         Screen::Confirm => format!("type the host name  {nav}"),
         Screen::Progress if s.progress.finished.is_some() => "Enter: continue".into(),
         Screen::Progress => "the install runs; Ctrl-C: quit (asks first)".into(),
-        Screen::Done => "Enter or q: leave the installer".into(),
+        Screen::Done => "s: save as site file  Enter or q: leave the installer".into(),
     }
 }
 

@@ -107,9 +107,14 @@ pub(super) fn draw_done(s: &State, f: &mut Frame, area: Rect) {
             if s.simulate {
                 lines.push(Line::from("This was a simulation: nothing was changed."));
             } else {
+                lines.push(Line::from(
+                    "Nothing is bootable until an install completes. To try again, start the \
+                     installer again; the disks now hold the partial install, so allow erasing \
+                     them on the disks screen (w).",
+                ));
                 lines.push(Line::from(format!(
-                    "The installer remembers the completed steps in {}: start it again to \
-                     resume. Nothing is bootable until the install completes.",
+                    "The completed steps are in {}; `tappaas-installer install --site FILE` \
+                     with the saved site file resumes from them.",
                     crate::install::JOURNAL_PATH
                 )));
             }
