@@ -18,12 +18,37 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// TAPPaaS installer: probe the hardware, check a site file, show the install plan.
+///
+/// Without a subcommand, on a terminal, the guided installer starts (docs/tui.md).
 #[derive(Debug, Parser)]
 #[command(name = "tappaas-installer", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (none: the guided installer).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// The guided installer's options.
+    #[command(flatten)]
+    pub tui: TuiArgs,
+}
+
+/// The guided installer (no subcommand).
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Run the guided installer on this hardware profile's fixture with the dry-run host:
+    /// every screen works, nothing on this machine is touched.
+    #[arg(long, value_name = "PROFILE")]
+    pub simulate: Option<String>,
+    /// Probe this root directory (a capture or a fixture) instead of `/` or the profile's
+    /// fixture; its NICs' carrier files are watched for cables plugged in.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Draw with ASCII only (automatic with TERM=linux, vt100-like and dumb terminals).
+    #[arg(long)]
+    pub ascii: bool,
+    /// The payload directory of a real install, holding manifest.toml [default: payload]
+    #[arg(long, value_name = "DIR", conflicts_with = "simulate")]
+    pub payload: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -144,7 +169,10 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return cmd_tui(cli.tui);
+    };
+    match command {
         Command::Probe(a) => cmd_probe(a),
         Command::Validate(a) => cmd_validate(a),
         Command::Plan(a) => cmd_plan(a),
@@ -187,6 +215,25 @@ pub fn cli_reference() -> String {
         }
     }
     out
+}
+
+/// No subcommand: the guided installer, which needs a terminal on both ends.
+fn cmd_tui(a: TuiArgs) -> Result<ExitCode> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        use clap::CommandFactory;
+        eprint!("{}", Cli::command().render_help());
+        eprintln!(
+            "\nerror: the guided installer needs a terminal (standard input and output); \
+             give a subcommand, e.g. `install --site SITE.toml`, to install without one"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    crate::tui::run(&crate::tui::Options {
+        simulate: a.simulate,
+        root: a.root,
+        ascii: a.ascii,
+        payload: a.payload,
+    })
 }
 
 fn read_machine(root: Option<&Path>, profile_id: Option<&str>) -> Result<Inventory> {

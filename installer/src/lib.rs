@@ -16,4 +16,5 @@ pub mod synth;
 pub mod system;
 #[cfg(test)]
 mod testutil;
+pub mod tui;
 pub mod zfs;

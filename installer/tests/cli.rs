@@ -164,3 +164,18 @@ fn cli_reference_is_current() {
         "cargo run -p tappaas-installer -- docs cli > docs/cli.md",
     );
 }
+
+#[test]
+fn no_subcommand_without_a_terminal_prints_usage_and_exits_2() {
+    for args in [&[][..], &["--simulate", "qemu-lab"][..]] {
+        let o = run(args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("Usage: tappaas-installer"), "{err}");
+        assert!(err.contains("needs a terminal"), "{err}");
+        assert!(o.stdout.is_empty());
+    }
+    // The guided installer's options do not mix with a subcommand.
+    let o = run(&["--simulate", "qemu-lab", "profiles"]);
+    assert_eq!(o.status.code(), Some(2));
+}

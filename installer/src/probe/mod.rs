@@ -65,3 +65,12 @@ pub fn probe(root: &dyn SysRoot) -> anyhow::Result<Inventory> {
 pub fn probe_root(path: &Path) -> anyhow::Result<Inventory> {
     probe(&DirRoot::new(path))
 }
+
+/// Every interface's link state under `root`, sorted by name: the TUI polls this to follow
+/// the cable the user plugs in.
+pub fn probe_links(root: &dyn SysRoot) -> Vec<(String, crate::inventory::LinkState)> {
+    nics::probe_nics(root)
+        .into_iter()
+        .map(|n| (n.name, n.link))
+        .collect()
+}
