@@ -482,6 +482,24 @@ pub(super) fn network_next(s: &mut State) {
         ];
         return;
     }
+    // So that the saved site file installs this machine unattended, the node recognises it by
+    // the permanent MAC of its LAN port (a loaded site's own rule is kept, and a MAC another
+    // node of the site already claims is not taken twice).
+    let mac = lan
+        .and_then(|i| s.inv.nics.get(i))
+        .and_then(|nic| tappaas_site::Mac::parse(nic.permanent_mac.as_deref().unwrap_or(&nic.mac)));
+    if let Some(mac) = mac {
+        let claimed = cand
+            .nodes
+            .iter()
+            .enumerate()
+            .any(|(i, n)| i != s.node && n.identify == tappaas_site::Identify::Mac(mac));
+        if let Some(node) = cand.nodes.get_mut(s.node) {
+            if node.identify == tappaas_site::Identify::Explicit && !claimed {
+                node.identify = tappaas_site::Identify::Mac(mac);
+            }
+        }
+    }
     if commit(s, &cand) {
         if let Err(e) = &s.plan {
             s.errors = vec![format!("the network does not fit yet:\n{e}")];
