@@ -3,4 +3,12 @@
 //! backup node it sets up Proxmox Backup Server. Every step is idempotent and its state is
 //! persisted, so a crash or reboot resumes where it stopped. See docs/first-boot.md.
 
+pub mod config;
+pub mod connect;
+pub mod net;
 pub mod pve;
+pub mod runner;
+pub mod state;
+pub mod status;
+pub mod steps;
+pub mod systemd;

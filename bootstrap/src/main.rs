@@ -1,6 +1,121 @@
-//! `tappaas-bootstrap`: the first-boot agent. Not built yet; see issue "First boot".
+//! `tappaas-bootstrap`: the first-boot agent's command line. See docs/first-boot.md.
 
-fn main() {
-    eprintln!("tappaas-bootstrap: the first-boot agent is not implemented yet");
-    std::process::exit(2);
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tappaas_bootstrap::config::{local_fingerprint, NodeConfig, Paths};
+use tappaas_bootstrap::connect::NodeConnector;
+use tappaas_bootstrap::pve::ClientOptions;
+use tappaas_bootstrap::runner::SystemRunner;
+use tappaas_bootstrap::state::StateStore;
+use tappaas_bootstrap::steps::{self, Env, Timing};
+use tappaas_bootstrap::systemd::{DbusSystemd, SdNotify};
+use tappaas_bootstrap::{status, steps::reconcile};
+
+#[derive(Parser)]
+#[command(
+    name = "tappaas-bootstrap",
+    version,
+    about = "TAPPaaS first-boot agent: cluster, storage, backup node"
+)]
+struct Cli {
+    /// Root of the node's filesystem (for tests and inspection of a mounted root).
+    #[arg(long, default_value = "/", global = true, hide = true)]
+    root: PathBuf,
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the remaining first-boot steps (what the systemd unit does).
+    Run,
+    /// Show each step, its state, timings and last error.
+    Status {
+        /// As JSON (schema in docs/first-boot.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the steps this node will run, without running them.
+    Plan,
+    /// Print this node's API certificate fingerprint (for the site's primary-fingerprint).
+    Fingerprint,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tappaas-bootstrap: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    let paths = Paths::new(&cli.root);
+    match cli.cmd {
+        Command::Fingerprint => {
+            println!("{}", local_fingerprint(&paths)?);
+            Ok(())
+        }
+        Command::Plan => {
+            let config = NodeConfig::load(&paths)?;
+            println!("first boot of {} ({}):", config.name(), config.role());
+            for (i, s) in steps::plan(&config).iter().enumerate() {
+                println!("{:>3}. {:<20} {}", i + 1, s.name, s.description);
+            }
+            Ok(())
+        }
+        Command::Status { json } => {
+            let store = StateStore::new(paths.state());
+            let state = match store.load()? {
+                Some(s) => s,
+                None => {
+                    let config = NodeConfig::load(&paths)?;
+                    reconcile(&config, &steps::plan(&config), None)
+                }
+            };
+            let done = paths.done_marker().exists();
+            if json {
+                println!("{}", status::render_json(&state, done)?);
+            } else {
+                print!("{}", status::render_text(&state, done));
+            }
+            Ok(())
+        }
+        Command::Run => {
+            let config = NodeConfig::load(&paths)?;
+            let runner = SystemRunner;
+            let systemd = DbusSystemd::connect()?;
+            let notify = SdNotify::from_env();
+            let connector = NodeConnector {
+                paths: paths.clone(),
+                runner: &runner,
+                options: ClientOptions::default(),
+            };
+            let env = Env {
+                paths: &paths,
+                config: &config,
+                connector: &connector,
+                systemd: &systemd,
+                notify: &notify,
+                runner: &runner,
+                timing: Timing::for_site(&config),
+            };
+            steps::run(&env, &StateStore::new(paths.state())).context(
+                "first boot did not finish; `tappaas-bootstrap status` shows where it stopped",
+            )?;
+            Ok(())
+        }
+    }
 }
