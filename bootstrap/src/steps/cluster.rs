@@ -303,10 +303,10 @@ pub(super) fn join_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> 
             .ok()
             .and_then(|a| view(a.as_ref()).ok());
         return Err(match now.and_then(|v| v.cluster) {
-            Some(cl) => anyhow::Error::from(e).context(format!(
+            Some(cl) => e.context(format!(
                 "joining failed, and this node now believes it is in cluster {cl}: it is half-joined; check `pvecm status` here and on the primary before retrying"
             )),
-            None => anyhow::Error::from(e).context("joining failed; this node is not in a cluster, so the next attempt starts cleanly"),
+            None => e.context("joining failed; this node is not in a cluster, so the next attempt starts cleanly"),
         });
     }
     wait_quorate_locally(env)

@@ -5,6 +5,8 @@
 mod cluster;
 mod pbs;
 mod storage;
+#[cfg(test)]
+mod tests;
 
 use crate::config::{NodeConfig, Paths};
 use crate::connect::Connector;
@@ -134,7 +136,7 @@ impl std::fmt::Debug for StepDef {
     }
 }
 
-fn step(name: &'static str, description: String, run: StepFn) -> StepDef {
+pub(crate) fn step(name: &'static str, description: String, run: StepFn) -> StepDef {
     StepDef {
         name,
         description,
@@ -374,8 +376,12 @@ pub fn reconcile(config: &NodeConfig, steps: &[StepDef], old: Option<State>) -> 
 /// first failure (systemd restarts the agent with a backoff). When all are done: writes the
 /// done marker, tells systemd READY=1, removes the API token and disables the unit.
 pub fn run(env: &Env<'_>, store: &StateStore) -> anyhow::Result<Outcome> {
-    let steps = plan(env.config);
-    let mut state = reconcile(env.config, &steps, store.load()?);
+    run_steps(env, store, &plan(env.config))
+}
+
+/// [`run`] with a given step list.
+pub fn run_steps(env: &Env<'_>, store: &StateStore, steps: &[StepDef]) -> anyhow::Result<Outcome> {
+    let mut state = reconcile(env.config, steps, store.load()?);
     store.save(&state)?;
     let total = steps.len();
     for (i, def) in steps.iter().enumerate() {
