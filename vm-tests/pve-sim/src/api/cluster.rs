@@ -1,0 +1,299 @@
+//! `/cluster/status` and `/cluster/config`: create, join, remove nodes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::{fail, spawn_task, Handled, Params, Shared, Step};
+use crate::site::{ClusterConf, CorosyncNode, SiteState};
+
+pub(super) fn cluster_status(st: &SiteState, node: &str) -> Value {
+    let mut out = Vec::new();
+    let conf = st.cfs_of(node).and_then(|c| c.cluster.clone());
+    match conf {
+        Some(conf) => {
+            out.push(json!({
+                "type": "cluster", "id": "cluster", "name": conf.name, "version": conf.config_version,
+                "nodes": conf.nodes.len(), "quorate": u8::from(st.quorate(node)),
+            }));
+            for (name, e) in &conf.nodes {
+                out.push(json!({
+                    "type": "node", "id": format!("node/{name}"), "name": name, "nodeid": e.nodeid,
+                    "ip": e.ring0_addr, "online": u8::from(st.reachable_member(node, name)),
+                    "local": u8::from(name == node), "level": "",
+                }));
+            }
+        }
+        None => {
+            let ip = st
+                .nodes
+                .get(node)
+                .map(|n| n.address.clone())
+                .unwrap_or_default();
+            out.push(json!({
+                "type": "node", "id": format!("node/{node}"), "name": node, "nodeid": 0,
+                "ip": ip, "online": 1, "local": 1, "level": "",
+            }));
+        }
+    }
+    Value::Array(out)
+}
+
+pub(super) fn cluster_nodes(shared: &Arc<Shared>, node: &str) -> Handled {
+    let st = shared.lock();
+    let Some(conf) = st.cfs_of(node).and_then(|c| c.cluster.as_ref()) else {
+        return fail("Cluster not configured (no corosync.conf)");
+    };
+    Ok(Value::Array(
+        conf.nodes
+            .iter()
+            .map(|(name, e)| {
+                json!({"node": name, "name": name, "nodeid": e.nodeid.to_string(),
+                       "quorum_votes": e.votes.to_string(), "ring0_addr": e.ring0_addr})
+            })
+            .collect(),
+    ))
+}
+
+pub(super) fn join_info(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let st = shared.lock();
+    let mut info = st.join_info(node).ok_or((
+        500,
+        "node is not in a cluster, no join info available!".to_string(),
+    ))?;
+    if let Some(n) = p.get("node") {
+        let known = info["nodelist"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|e| e["name"] == n));
+        if !known {
+            return fail(format!("unknown node '{n}'"));
+        }
+        info["preferred_node"] = json!(n);
+    }
+    Ok(info)
+}
+
+/// The address part of a `link0` property string (`[address=]<IP>[,priority=N]`).
+pub(super) fn link_address(v: &str) -> String {
+    v.split(',')
+        .find_map(|part| match part.split_once('=') {
+            Some(("address", a)) => Some(a.to_string()),
+            Some(_) => None,
+            None => Some(part.to_string()),
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn create_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &str) -> Handled {
+    let name = p.str("clustername").to_string();
+    let nodeid = p.u32("nodeid").unwrap_or(1);
+    let votes = p.u32("votes").unwrap_or(1);
+    let link0 = p.get("link0").map(link_address);
+    let me = node.to_string();
+    let step: Step = Box::new(move |st, log| {
+        let addr = st
+            .nodes
+            .get(&me)
+            .map(|n| n.address.clone())
+            .unwrap_or_default();
+        let cfs = st.cfs_of_mut(&me).ok_or("no such node")?;
+        if cfs.cluster.is_some() {
+            return Err("cluster config '/etc/pve/corosync.conf' already exists".into());
+        }
+        log.push("Writing corosync key to /etc/corosync/authkey".into());
+        log.push("Writing corosync config to /etc/pve/corosync.conf".into());
+        log.push("Restart corosync and cluster filesystem".into());
+        cfs.cluster = Some(ClusterConf {
+            name: name.clone(),
+            config_version: 1,
+            nodes: BTreeMap::from([(
+                me.clone(),
+                CorosyncNode {
+                    nodeid,
+                    votes,
+                    ring0_addr: link0.clone().unwrap_or(addr),
+                },
+            )]),
+        });
+        Ok(false)
+    });
+    spawn_task(
+        shared,
+        node,
+        "clustercreate",
+        p.str("clustername"),
+        user,
+        vec![(1.0, step)],
+    )
+}
+
+pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &str) -> Handled {
+    let host = p.str("hostname").to_string();
+    let fingerprint = p.str("fingerprint").to_ascii_uppercase();
+    let password = p.str("password").to_string();
+    let force = p.bool("force");
+    let want_nodeid = p.u32("nodeid");
+    let votes = p.u32("votes").unwrap_or(1);
+    let link0 = p.get("link0").map(link_address);
+    let me = node.to_string();
+    {
+        // Checked before the worker starts, as PVE's assert_joinable does.
+        let st = shared.lock();
+        if !force && st.cfs_of(node).is_some_and(|c| c.cluster.is_some()) {
+            return fail(
+                "detected the following error(s):\n* this host already is part of a cluster (corosync config '/etc/pve/corosync.conf' exists)\nCheck if node may join a cluster failed!",
+            );
+        }
+    }
+    let me1 = me.clone();
+    let peer_slot: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let peer_out = Arc::clone(&peer_slot);
+    // Step 1 (half-way): connect to the peer, log in, and have it add us to its nodelist.
+    let add: Step = Box::new(move |st, log| {
+        log.push(format!("Establishing API connection with host '{host}'"));
+        let Some(peer) = st.resolve(&host) else {
+            return Err(format!(
+                "500 Can't connect to {host}:8006 (Name or service not known)"
+            ));
+        };
+        let peer_node = st.nodes.get(&peer).ok_or("peer vanished")?;
+        if peer_node.down.is_some() {
+            return Err(format!(
+                "500 Can't connect to {host}:8006 (Connection refused)"
+            ));
+        }
+        let actual = peer_node.cert.fingerprint();
+        if actual != fingerprint {
+            return Err(format!(
+                "500 Can't connect to {host}:8006 (certificate verify failed: fingerprint {actual} of '{peer}' does not match the expected {fingerprint})"
+            ));
+        }
+        log.push(format!("The authenticity of host '{host}' can't be established, using the given fingerprint {fingerprint}"));
+        if peer_node.root_password != password {
+            return Err("401 authentication failure".into());
+        }
+        log.push("Login succeeded.".into());
+        log.push("check cluster join API version".into());
+        log.push("Request addition of this node".into());
+        if !st.quorate(&peer) {
+            return Err(format!("500 {}", crate::site::NO_QUORUM));
+        }
+        let my_addr = st
+            .nodes
+            .get(&me1)
+            .map(|n| n.address.clone())
+            .unwrap_or_default();
+        let ring0 = link0.clone().unwrap_or(my_addr);
+        let cfs = st.cfs_of_mut(&peer).ok_or("peer vanished")?;
+        let Some(conf) = cfs.cluster.as_mut() else {
+            return Err(format!(
+                "500 node '{peer}' is not in a cluster (no corosync.conf)"
+            ));
+        };
+        let mut nodeid = want_nodeid;
+        if let Some(old) = conf.nodes.get(&me1) {
+            let same = want_nodeid.is_none_or(|n| n == old.nodeid) && old.votes == votes;
+            if force && same {
+                log.push(format!("forcing overwrite of configured node '{me1}'"));
+                nodeid = Some(old.nodeid);
+                conf.nodes.remove(&me1);
+            } else {
+                return Err(format!("500 can't add existing node '{me1}'"));
+            }
+        }
+        for (n, e) in &conf.nodes {
+            if e.ring0_addr == ring0 {
+                return Err(format!("500 Node IP '{ring0}' already used by '{n}'"));
+            }
+            if Some(e.nodeid) == nodeid {
+                return Err(format!(
+                    "500 Nodeid {} already used by node '{n}'",
+                    e.nodeid
+                ));
+            }
+        }
+        let nodeid = nodeid.unwrap_or_else(|| {
+            (1..)
+                .find(|i| conf.nodes.values().all(|e| e.nodeid != *i))
+                .unwrap_or(1)
+        });
+        conf.nodes.insert(
+            me1.clone(),
+            CorosyncNode {
+                nodeid,
+                votes,
+                ring0_addr: ring0,
+            },
+        );
+        conf.config_version += 1;
+        cfs.expected_votes = None;
+        log.push("Join request OK, finishing setup locally".into());
+        let halfway = st.nodes.get_mut(&me1).is_some_and(|n| {
+            let fail = n.fail_join_halfway > 0;
+            n.fail_join_halfway = n.fail_join_halfway.saturating_sub(1);
+            fail
+        });
+        if halfway {
+            log.push("stopping pve-cluster service".into());
+            log.push("waiting for quorum...".into());
+            return Err("pve-cluster did not sync with the cluster: timeout waiting for quorum (injected fault: join failed half-way)".into());
+        }
+        // Remember which cluster to sync with in step 2.
+        *peer_out.lock().unwrap_or_else(|e| e.into_inner()) = Some(peer);
+        Ok(true)
+    });
+    let me2 = me.clone();
+    // Step 2: restart pmxcfs with the cluster's database (our local /etc/pve is replaced).
+    let sync: Step = Box::new(move |st, log| {
+        let peer = peer_slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or("lost track of the peer")?;
+        let idx = st.nodes.get(&peer).map(|n| n.cfs).ok_or("peer vanished")?;
+        log.push("stopping pve-cluster service".into());
+        log.push("backup old database to '/var/lib/pve-cluster/backup/config-sim.sql.gz'".into());
+        log.push("waiting for quorum...OK".into());
+        if let Some(n) = st.nodes.get_mut(&me2) {
+            n.cfs = idx;
+        }
+        log.push("(re)generate node files".into());
+        log.push("generate new node certificate".into());
+        log.push("merge authorized SSH keys".into());
+        log.push(format!("successfully added node '{me2}' to cluster."));
+        Ok(false)
+    });
+    let r = spawn_task(
+        shared,
+        node,
+        "clusterjoin",
+        "",
+        user,
+        vec![(0.5, add), (1.0, sync)],
+    )?;
+    Ok(r)
+}
+
+pub(super) fn delete_node(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let mut st = shared.lock();
+    let target = p.str("node").to_string();
+    st.check_quorum(node).or_else(fail)?;
+    if target == node {
+        return fail("Cannot delete myself from cluster!");
+    }
+    let cfs = st
+        .cfs_of_mut(node)
+        .ok_or((500, "no such node".to_string()))?;
+    let Some(conf) = cfs.cluster.as_mut() else {
+        return fail("Cluster not configured (no corosync.conf)");
+    };
+    if conf.nodes.remove(&target).is_none() {
+        return fail(format!(
+            "Node/IP: {target} is not a known host of the cluster."
+        ));
+    }
+    conf.config_version += 1;
+    cfs.expected_votes = None;
+    Ok(Value::Null)
+}

@@ -1,0 +1,300 @@
+//! `/storage` and the cluster-wide jobs (`/cluster/backup`, `/cluster/replication`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::{fail, Handled, Params, Shared};
+
+/// Properties each storage type accepts besides the common ones (SectionConfig options).
+pub(super) fn type_options(
+    kind: &str,
+) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    // (required, optional)
+    match kind {
+        "zfspool" => Some((&["pool"], &["blocksize", "sparse", "mountpoint"])),
+        "pbs" => Some((
+            &["server", "datastore"],
+            &[
+                "username",
+                "password",
+                "fingerprint",
+                "port",
+                "encryption-key",
+                "master-pubkey",
+                "namespace",
+                "prune-backups",
+                "max-protected-backups",
+                "fs-name",
+            ],
+        )),
+        "dir" => Some((
+            &["path"],
+            &[
+                "prune-backups",
+                "max-protected-backups",
+                "shared",
+                "mkdir",
+                "create-base-path",
+                "create-subdirs",
+                "is_mountpoint",
+                "preallocation",
+                "content-dirs",
+            ],
+        )),
+        _ => None,
+    }
+}
+
+pub(super) const COMMON: &[&str] = &[
+    "storage", "type", "content", "nodes", "disable", "bwlimit", "digest", "delete",
+];
+
+pub(super) fn check_type_options(
+    kind: &str,
+    p: &Params,
+    creating: bool,
+) -> Result<(), (u16, String)> {
+    let Some((required, optional)) = type_options(kind) else {
+        return Ok(());
+    };
+    let mut errors = BTreeMap::new();
+    for k in p.0.keys() {
+        if !COMMON.contains(&k.as_str())
+            && !required.contains(&k.as_str())
+            && !optional.contains(&k.as_str())
+        {
+            errors.insert(
+                k.clone(),
+                format!("property is not allowed for storage type '{kind}'"),
+            );
+        }
+    }
+    if creating {
+        for r in required {
+            if !p.0.contains_key(*r) {
+                errors.insert(
+                    (*r).to_string(),
+                    "property is missing and it is not optional".into(),
+                );
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err((400, serde_json::to_string(&errors).unwrap_or_default()))
+    }
+}
+
+pub(super) fn storage_json(id: &str, cfg: &BTreeMap<String, String>) -> Value {
+    let mut v = json!({"storage": id, "digest": "0"});
+    for (k, val) in cfg {
+        v[k] = json!(val);
+    }
+    v
+}
+
+pub(super) fn list_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let st = shared.lock();
+    let cfs = st.cfs_of(node).ok_or((500, "no such node".to_string()))?;
+    Ok(Value::Array(
+        cfs.storage
+            .iter()
+            .filter(|(_, c)| {
+                p.get("type")
+                    .is_none_or(|t| c.get("type").map(String::as_str) == Some(t))
+            })
+            .map(|(id, c)| storage_json(id, c))
+            .collect(),
+    ))
+}
+
+pub(super) fn get_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let st = shared.lock();
+    let cfs = st.cfs_of(node).ok_or((500, "no such node".to_string()))?;
+    let id = p.str("storage");
+    let cfg = cfs
+        .storage
+        .get(id)
+        .ok_or((500, format!("storage '{id}' does not exist")))?;
+    Ok(storage_json(id, cfg))
+}
+
+pub(super) const SECRET_KEYS: &[&str] = &["password", "encryption-key"];
+
+pub(super) fn create_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let kind = p.str("type").to_string();
+    check_type_options(&kind, p, true)?;
+    let mut st = shared.lock();
+    st.check_quorum(node).or_else(fail)?;
+    let cfs = st
+        .cfs_of_mut(node)
+        .ok_or((500, "no such node".to_string()))?;
+    let id = p.str("storage").to_string();
+    if cfs.storage.contains_key(&id) {
+        return fail(format!(
+            "create storage failed: storage ID '{id}' already defined"
+        ));
+    }
+    let mut cfg = BTreeMap::new();
+    for (k, v) in &p.0 {
+        if k == "storage" {
+            continue;
+        }
+        if SECRET_KEYS.contains(&k.as_str()) {
+            cfs.storage_secrets.insert(format!("{id}/{k}"), v.clone());
+        } else {
+            cfg.insert(k.clone(), v.clone());
+        }
+    }
+    cfs.storage.insert(id.clone(), cfg);
+    Ok(json!({"storage": id, "type": kind}))
+}
+
+pub(super) fn update_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let st = shared.lock();
+    st.check_quorum(node).or_else(fail)?;
+    let id = p.str("storage").to_string();
+    let kind = st
+        .cfs_of(node)
+        .and_then(|c| c.storage.get(&id))
+        .and_then(|c| c.get("type").cloned())
+        .ok_or((
+            500,
+            format!("update storage failed: storage '{id}' does not exist"),
+        ))?;
+    drop(st);
+    check_type_options(&kind, p, false)?;
+    let mut st = shared.lock();
+    let cfs = st
+        .cfs_of_mut(node)
+        .ok_or((500, "no such node".to_string()))?;
+    let mut secrets = Vec::new();
+    let Some(cfg) = cfs.storage.get_mut(&id) else {
+        return fail(format!(
+            "update storage failed: storage '{id}' does not exist"
+        ));
+    };
+    if let Some(del) = p.get("delete") {
+        for k in del.split([',', ';', ' ']).filter(|k| !k.is_empty()) {
+            cfg.remove(k);
+        }
+    }
+    for (k, v) in &p.0 {
+        if matches!(k.as_str(), "storage" | "delete" | "digest") {
+            continue;
+        }
+        if SECRET_KEYS.contains(&k.as_str()) {
+            secrets.push((format!("{id}/{k}"), v.clone()));
+        } else {
+            cfg.insert(k.clone(), v.clone());
+        }
+    }
+    cfs.storage_secrets.extend(secrets);
+    Ok(json!({"storage": id, "type": kind}))
+}
+
+pub(super) fn delete_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let mut st = shared.lock();
+    st.check_quorum(node).or_else(fail)?;
+    let id = p.str("storage");
+    let cfs = st
+        .cfs_of_mut(node)
+        .ok_or((500, "no such node".to_string()))?;
+    if cfs.storage.remove(id).is_none() {
+        return fail(format!(
+            "delete storage failed: storage '{id}' does not exist"
+        ));
+    }
+    cfs.storage_secrets
+        .retain(|k, _| !k.starts_with(&format!("{id}/")));
+    Ok(Value::Null)
+}
+
+pub(super) fn list_jobs(shared: &Arc<Shared>, node: &str, backup: bool) -> Handled {
+    let st = shared.lock();
+    let cfs = st.cfs_of(node).ok_or((500, "no such node".to_string()))?;
+    let jobs = if backup {
+        &cfs.backup_jobs
+    } else {
+        &cfs.replication_jobs
+    };
+    Ok(Value::Array(
+        jobs.iter()
+            .map(|(id, c)| {
+                let mut v = json!({"id": id});
+                for (k, val) in c {
+                    v[k] = json!(val);
+                }
+                v
+            })
+            .collect(),
+    ))
+}
+
+pub(super) fn create_backup_job(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let mut st = shared.lock();
+    st.check_quorum(node).or_else(fail)?;
+    if let Some(s) = p.get("storage") {
+        if !st.cfs_of(node).is_some_and(|c| c.storage.contains_key(s)) {
+            return fail(format!("storage '{s}' does not exist"));
+        }
+    }
+    let cfs = st
+        .cfs_of_mut(node)
+        .ok_or((500, "no such node".to_string()))?;
+    let id = p.get("id").map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "backup-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..13]
+        )
+    });
+    if cfs.backup_jobs.contains_key(&id) {
+        return fail(format!("Job '{id}' already exists"));
+    }
+    let cfg =
+        p.0.iter()
+            .filter(|(k, _)| *k != "id")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    cfs.backup_jobs.insert(id, cfg);
+    Ok(Value::Null)
+}
+
+pub(super) fn create_replication_job(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let mut st = shared.lock();
+    st.check_quorum(node).or_else(fail)?;
+    let target = p.str("target");
+    let known = st
+        .cfs_of(node)
+        .and_then(|c| c.cluster.as_ref())
+        .is_some_and(|c| c.nodes.contains_key(target));
+    if !known {
+        return fail(format!("unknown node '{target}'"));
+    }
+    if target == node && p.get("source").is_none() {
+        return fail("cannot replicate to the node itself");
+    }
+    let cfs = st
+        .cfs_of_mut(node)
+        .ok_or((500, "no such node".to_string()))?;
+    let id = p.str("id").to_string();
+    if cfs.replication_jobs.contains_key(&id) {
+        return fail(format!("replication job '{id}' already exists"));
+    }
+    let mut cfg: BTreeMap<String, String> =
+        p.0.iter()
+            .filter(|(k, _)| *k != "id")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    cfg.entry("schedule".into())
+        .or_insert_with(|| "*/15".into());
+    if let Some((guest, jobnum)) = id.split_once('-') {
+        cfg.insert("guest".into(), guest.into());
+        cfg.insert("jobnum".into(), jobnum.into());
+    }
+    cfs.replication_jobs.insert(id, cfg);
+    Ok(Value::Null)
+}

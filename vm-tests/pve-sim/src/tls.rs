@@ -1,0 +1,123 @@
+//! Per-node self-signed certificates and the rustls server configuration (ring provider).
+
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use sha2::{Digest, Sha256};
+
+/// A node's TLS identity: certificate and private key, both DER.
+#[derive(Clone)]
+pub struct NodeCert {
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The PKCS#8 private key, DER.
+    pub key_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for NodeCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCert")
+            .field("fingerprint", &self.fingerprint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeCert {
+    /// A fresh self-signed certificate for `node`, valid for the name, `localhost` and the
+    /// loopback addresses (like pveproxy-ssl.pem, which PVE signs with its own cluster CA).
+    pub fn generate(node: &str) -> anyhow::Result<Self> {
+        let names = vec![
+            node.to_string(),
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
+        let ck = rcgen::generate_simple_self_signed(names)?;
+        Ok(Self {
+            cert_der: ck.cert.der().to_vec(),
+            key_der: ck.signing_key.serialize_der(),
+        })
+    }
+
+    /// SHA-256 of the certificate, as `pvenode cert info` prints it: uppercase hex pairs
+    /// joined by colons.
+    pub fn fingerprint(&self) -> String {
+        fingerprint_of(&self.cert_der)
+    }
+
+    /// The certificate as PEM.
+    pub fn cert_pem(&self) -> String {
+        pem("CERTIFICATE", &self.cert_der)
+    }
+
+    /// The rustls server configuration serving this certificate.
+    pub(crate) fn server_config(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(self.cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+            )?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// SHA-256 fingerprint of a DER certificate in PVE's form (`AB:CD:...`, 32 pairs).
+pub fn fingerprint_of(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_pve_style() {
+        let c = NodeCert::generate("tappaas1").unwrap();
+        let fp = c.fingerprint();
+        assert_eq!(fp.len(), 32 * 3 - 1);
+        assert!(fp.split(':').all(|p| p.len() == 2
+            && p.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())));
+        assert!(c.cert_pem().starts_with("-----BEGIN CERTIFICATE-----\n"));
+        assert!(c.server_config().is_ok());
+    }
+
+    #[test]
+    fn pem_base64_padding() {
+        assert!(pem("X", b"M").contains("TQ==\n"));
+        assert!(pem("X", b"Ma").contains("TWE=\n"));
+        assert!(pem("X", b"Man").contains("TWFu\n"));
+    }
+}

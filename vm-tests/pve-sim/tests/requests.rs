@@ -1,0 +1,529 @@
+//! The schema check, authentication, tokens and injected faults, seen by an HTTPS client.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{create_cluster, Pve};
+use tappaas_pve_sim::api::IMPLEMENTED;
+use tappaas_pve_sim::schema::Schema;
+use tappaas_pve_sim::{SimConfig, SimSite};
+
+const UNDEFINED: &str =
+    "property is not defined in schema and the schema does not allow additional properties";
+
+#[test]
+fn the_vendored_schema_lists_exactly_the_implemented_endpoints() {
+    let schema = Schema::vendored().as_ref().unwrap();
+    let implemented: Vec<(String, String)> = IMPLEMENTED
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(schema.endpoints(), implemented);
+    let prov = schema.provenance();
+    assert!(prov["source"]
+        .as_str()
+        .unwrap()
+        .contains("pve-api-schema.json.gz"));
+    assert_eq!(prov["extracted_by"], "schema/extract.py");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliberately_wrong_requests_are_rejected_like_pve_does() {
+    let site = SimSite::start(SimConfig::with_nodes(1)).await.unwrap();
+    let n1 = site.node("tappaas1").unwrap();
+    let pve = Pve::login(&n1).await;
+
+    // Unknown parameter.
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/config",
+            &[("clustername", "TAPPaaS"), ("colour", "blue")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error("colour"), UNDEFINED);
+    assert_eq!(r.body["data"], serde_json::Value::Null);
+    assert_eq!(r.body["message"], "Parameter verification failed.\n");
+    // Bad enum.
+    let r = pve
+        .call(
+            "POST",
+            "/storage",
+            &[
+                ("storage", "tank1"),
+                ("type", "zfs-pool"),
+                ("pool", "tank1"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error("type").starts_with(
+            "value 'zfs-pool' does not have a value in the enumeration 'btrfs, cephfs,"
+        ),
+        "{r:?}"
+    );
+    // Bad pattern.
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/config/join",
+            &[
+                ("hostname", "10.0.0.10"),
+                ("fingerprint", "AA:BB"),
+                ("password", "x"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.error("fingerprint"),
+        "value does not match the regex pattern"
+    );
+    // Wrong type.
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/config",
+            &[("clustername", "TAPPaaS"), ("nodeid", "one")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.error("nodeid"),
+        "type check ('integer') failed - got 'one'"
+    );
+    let r = pve
+        .call(
+            "POST",
+            "/storage",
+            &[
+                ("storage", "t"),
+                ("type", "zfspool"),
+                ("pool", "t"),
+                ("sparse", "maybe"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.error("sparse"),
+        "type check ('boolean') failed - got 'maybe'"
+    );
+    // Missing required, too long, bad format, bad path parameter, range.
+    let r = pve.call("POST", "/cluster/config", &[]).await.unwrap();
+    assert_eq!(
+        r.error("clustername"),
+        "property is missing and it is not optional"
+    );
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/config",
+            &[("clustername", "TAPPaaS-community")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.error("clustername"),
+        "value may only be 15 characters long"
+    );
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/config",
+            &[("clustername", "TAPPaaS"), ("link0", "not an ip!")],
+        )
+        .await
+        .unwrap();
+    assert!(
+        r.error("link0").starts_with("invalid format - address:"),
+        "{r:?}"
+    );
+    let r = pve
+        .call("GET", "/nodes/no_such_node!/status", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        r.error("node"),
+        "value does not look like a valid node name"
+    );
+    let r = pve
+        .call(
+            "POST",
+            "/storage",
+            &[
+                ("storage", "pbs1"),
+                ("type", "pbs"),
+                ("server", "10.0.0.12"),
+                ("datastore", "ds"),
+                ("port", "70000"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.error("port"), "value must have a maximum value of 65535");
+    // Options of another storage type (SectionConfig), and a required one missing.
+    let r = pve
+        .call(
+            "POST",
+            "/storage",
+            &[
+                ("storage", "pbs1"),
+                ("type", "pbs"),
+                ("server", "10.0.0.12"),
+                ("pool", "tank1"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.error("pool"),
+        "property is not allowed for storage type 'pbs'"
+    );
+    assert_eq!(
+        r.error("datastore"),
+        "property is missing and it is not optional"
+    );
+    // JSON bodies are checked the same way.
+    let r = pve
+        .http
+        .post(format!("{}/cluster/config", pve.base))
+        .header(
+            "Cookie",
+            format!(
+                "PVEAuthCookie={}",
+                common::urlencode(&pve.ticket.as_ref().unwrap().0)
+            ),
+        )
+        .header("CSRFPreventionToken", &pve.ticket.as_ref().unwrap().1)
+        .json(&serde_json::json!({"clustername": "TAPPaaS", "votes": "many"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body["errors"]["votes"],
+        "type check ('integer') failed - got 'many'"
+    );
+    // Unknown path / method.
+    let r = pve.call("GET", "/cluster/nothing", &[]).await.unwrap();
+    assert_eq!(r.status, 501);
+    let r = pve.call("PATCH", "/version", &[]).await.unwrap();
+    assert_eq!(r.status, 501);
+
+    // Nothing of that changed the node, and every rejection is in the request log.
+    assert!(site.cluster_members("tappaas1").is_empty());
+    assert!(!site.storages("tappaas1").contains_key("pbs1"));
+    let rejected = site.rejected_requests();
+    assert_eq!(rejected.iter().filter(|r| r.status == 400).count(), 12);
+    assert!(rejected
+        .iter()
+        .any(|r| r.error.as_deref().unwrap_or("").contains("colour")));
+
+    // A correct request still works.
+    pve.ok(
+        "POST",
+        "/storage",
+        &[
+            ("storage", "pbs1"),
+            ("type", "pbs"),
+            ("server", "10.0.0.12"),
+            ("datastore", "tank2"),
+            ("username", "root@pam"),
+            ("password", "secret"),
+            ("fingerprint", &n1.fingerprint()),
+            ("content", "backup"),
+            (
+                "prune-backups",
+                "keep-last=4,keep-daily=14,keep-weekly=8,keep-monthly=12,keep-yearly=6",
+            ),
+        ],
+    )
+    .await;
+    let got = pve.ok("GET", "/storage/pbs1", &[]).await;
+    assert!(
+        got.get("password").is_none(),
+        "passwords are not readable: {got}"
+    );
+    assert_eq!(
+        site.storage_secret("tappaas1", "pbs1", "password")
+            .as_deref(),
+        Some("secret")
+    );
+    assert!(site
+        .requests()
+        .iter()
+        .all(|r| r.params.get("password").is_none_or(|p| p == "***")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_tickets_csrf_tokens_and_passwords() {
+    let site = SimSite::start(SimConfig::with_nodes(2)).await.unwrap();
+    let n1 = site.node("tappaas1").unwrap();
+    let mut anon = Pve::new(&n1);
+    let r = anon.call("GET", "/version", &[]).await.unwrap();
+    assert_eq!(
+        (r.status, r.body["message"].as_str().unwrap()),
+        (401, "No ticket\n")
+    );
+    let r = anon.try_login("wrong").await;
+    assert_eq!(
+        (r.status, r.body["message"].as_str().unwrap()),
+        (401, "authentication failure\n")
+    );
+    // A ticket from another node is not valid here (different auth key).
+    let other = Pve::login(&site.node("tappaas2").unwrap()).await;
+    anon.ticket = other.ticket.clone();
+    assert_eq!(anon.call("GET", "/version", &[]).await.unwrap().status, 401);
+
+    let mut pve = Pve::login(&n1).await;
+    assert_eq!(pve.ok("GET", "/version", &[]).await["release"], "9.1");
+    // Writes need the CSRF token.
+    let csrf_less = Pve {
+        ticket: pve.ticket.clone().map(|(t, _)| (t, "0:bad".into())),
+        ..Pve::new(&n1)
+    };
+    let r = csrf_less
+        .call(
+            "POST",
+            "/storage",
+            &[("storage", "x1"), ("type", "zfspool"), ("pool", "x1")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.body["message"],
+        "Permission denied - invalid csrf token\n"
+    );
+
+    // Password rotation: the old password stops working, the new one works.
+    let old = n1.root_password();
+    pve.ok(
+        "PUT",
+        "/access/password",
+        &[
+            ("userid", "root@pam"),
+            ("password", "a-new-long-password"),
+            ("confirmation-password", &old),
+        ],
+    )
+    .await;
+    assert_eq!(n1.root_password(), "a-new-long-password");
+    assert_eq!(pve.try_login(&old).await.status, 401);
+    assert_eq!(pve.try_login("a-new-long-password").await.status, 200);
+    let r = pve
+        .call(
+            "PUT",
+            "/access/password",
+            &[("userid", "root@pam"), ("password", "short")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.error("password"),
+        "value must be at least 8 characters long"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_can_be_created_used_and_deleted() {
+    let site = SimSite::start(SimConfig::with_nodes(1)).await.unwrap();
+    let n1 = site.node("tappaas1").unwrap();
+    let pve = Pve::login(&n1).await;
+    let tok = pve
+        .ok(
+            "POST",
+            "/access/users/root@pam/token/agent",
+            &[("privsep", "0"), ("comment", "first boot")],
+        )
+        .await;
+    assert_eq!(tok["full-tokenid"], "root@pam!agent");
+    let secret = tok["value"].as_str().unwrap().to_string();
+    let r = pve
+        .call("POST", "/access/users/root@pam/token/agent", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.body["message"], "Token already exists.\n");
+
+    let mut with_token = Pve::new(&n1);
+    with_token.token = Some(format!("root@pam!agent={secret}"));
+    assert_eq!(
+        with_token.ok("GET", "/cluster/status", &[]).await[0]["name"],
+        "tappaas1"
+    );
+    with_token
+        .ok(
+            "POST",
+            "/storage",
+            &[("storage", "tank1"), ("type", "zfspool"), ("pool", "tank1")],
+        )
+        .await;
+    // Tokens may not change passwords (allowtoken 0 in the schema).
+    let r = with_token
+        .call(
+            "PUT",
+            "/access/password",
+            &[("userid", "root@pam"), ("password", "abcdefghij")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401);
+    // A privilege-separated token has no rights without ACLs.
+    let sep = pve
+        .ok("POST", "/access/users/root@pam/token/sep", &[])
+        .await;
+    let mut sep_client = Pve::new(&n1);
+    sep_client.token = Some(format!("root@pam!sep={}", sep["value"].as_str().unwrap()));
+    assert_eq!(
+        sep_client
+            .call("GET", "/cluster/status", &[])
+            .await
+            .unwrap()
+            .status,
+        403
+    );
+
+    pve.ok("DELETE", "/access/users/root@pam/token/agent", &[])
+        .await;
+    assert_eq!(
+        with_token
+            .call("GET", "/cluster/status", &[])
+            .await
+            .unwrap()
+            .status,
+        401
+    );
+    assert_eq!(site.tokens("tappaas1"), ["root@pam!sep"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_errors_and_delays_hit_the_next_matching_requests_only() {
+    let site = SimSite::start(SimConfig::with_nodes(2)).await.unwrap();
+    let [n1, n2] = [1, 2].map(|i| site.node(&format!("tappaas{i}")).unwrap());
+    site.fail_requests(
+        Some("POST"),
+        "/cluster/config",
+        2,
+        500,
+        "injected: pveproxy restarting",
+    );
+    let pve = Pve::login(&n1).await;
+    for _ in 0..2 {
+        let r = pve
+            .call("POST", "/cluster/config", &[("clustername", "TAPPaaS")])
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status, r.body["message"].as_str().unwrap()),
+            (500, "injected: pveproxy restarting\n")
+        );
+    }
+    assert!(site.faults().is_empty());
+    assert_eq!(create_cluster(&n1).await["exitstatus"], "OK");
+
+    // A delay longer than the client's timeout looks like a hang; the retry goes through.
+    site.delay_requests(None, "/cluster/config/join", 1, Duration::from_secs(2));
+    let p2 = Pve::with_timeout(&n2, Duration::from_millis(300));
+    let mut p2 = p2;
+    assert_eq!(p2.try_login(&n2.root_password()).await.status, 200);
+    let fp = n1.fingerprint();
+    let pw = n1.root_password();
+    let params = [
+        ("hostname", "tappaas1.mgmt.internal"),
+        ("fingerprint", fp.as_str()),
+        ("password", pw.as_str()),
+    ];
+    let err = p2
+        .call("POST", "/cluster/config/join", &params)
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    let upid = p2.ok("POST", "/cluster/config/join", &params).await;
+    assert!(upid.as_str().unwrap().starts_with("UPID:tappaas2:"));
+    // A path prefix with '*' matches every path below it, on one node only.
+    site.inject(tappaas_pve_sim::Fault {
+        node: Some("tappaas1".into()),
+        method: None,
+        path: "/nodes/*".into(),
+        remaining: 1,
+        kind: tappaas_pve_sim::FaultKind::Status {
+            status: 503,
+            message: "busy".into(),
+        },
+    });
+    assert_eq!(
+        pve.call("GET", "/nodes/tappaas1/status", &[])
+            .await
+            .unwrap()
+            .status,
+        503
+    );
+    assert_eq!(
+        pve.call("GET", "/nodes/tappaas1/status", &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_have_pve_upids_latency_and_logs() {
+    let mut config = SimConfig::with_nodes(1);
+    config
+        .latencies
+        .tasks
+        .insert("clustercreate".into(), Duration::from_millis(400));
+    let site = SimSite::start(config).await.unwrap();
+    let n1 = site.node("tappaas1").unwrap();
+    let pve = Pve::login(&n1).await;
+    let started = std::time::Instant::now();
+    let upid = pve
+        .ok("POST", "/cluster/config", &[("clustername", "TAPPaaS")])
+        .await;
+    let upid = upid.as_str().unwrap().to_string();
+    let parts: Vec<&str> = upid.split(':').collect();
+    assert_eq!(parts.len(), 9, "{upid}");
+    assert_eq!(
+        (parts[0], parts[1], parts[5], parts[6], parts[7], parts[8]),
+        (
+            "UPID",
+            "tappaas1",
+            "clustercreate",
+            "TAPPaaS",
+            "root@pam",
+            ""
+        )
+    );
+    for hex in &parts[2..5] {
+        assert_eq!(hex.len(), 8);
+        assert!(
+            hex.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()),
+            "{upid}"
+        );
+    }
+    let path = format!("/nodes/tappaas1/tasks/{}/status", common::urlencode(&upid));
+    assert_eq!(pve.ok("GET", &path, &[]).await["status"], "running");
+    let st = pve.wait_task(&upid).await;
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(st["exitstatus"], "OK");
+    let log = pve.task_log(&upid).await;
+    assert_eq!(log.last().unwrap(), "TASK OK");
+    let tasks = pve.ok("GET", "/nodes/tappaas1/tasks", &[]).await;
+    assert_eq!(tasks[0]["upid"], upid.as_str());
+    let r = pve
+        .call("GET", "/nodes/tappaas1/tasks/UPID:garbage/status", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 500);
+}
