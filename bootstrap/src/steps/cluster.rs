@@ -123,6 +123,16 @@ pub(super) fn wait_for_members(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<
         };
         match view(api.as_ref()) {
             Ok(v) => {
+                let online = v.nodes.iter().filter(|(_, on)| *on).count();
+                if !v.quorate && online >= 1 && online * 2 <= v.nodes.len() {
+                    // A join that failed half-way left a listed node whose vote never came:
+                    // the cluster (still forming, nothing runs on it) lost quorum and can
+                    // neither accept the retry nor remove the entry. Expect only the online
+                    // votes, as an operator would with `pvecm expected`; the retried join
+                    // restores the count.
+                    let n = online.to_string();
+                    run_ok(env.runner, &Cmd::new("pvecm", ["expected", n.as_str()]))?;
+                }
                 let missing: Vec<&str> = names
                     .iter()
                     .filter(|n| !v.node_online(n))
@@ -271,6 +281,59 @@ fn poll_join_task(env: &Env<'_>, first: Box<dyn PveApi>, upid: &Upid) -> anyhow:
     }
 }
 
+/// Joins are made one at a time: two nodes joining a small cluster at once can cost it its
+/// quorum (the second joiner's vote is expected before it can be given). A node waits, at
+/// most [`Timing::turn_wait`](super::Timing), until the cluster is quorate, every listed
+/// node is online (no join in flight) and every site node with a lower id is a member.
+fn wait_for_turn(env: &Env<'_>, primary: &dyn PveApi) -> anyhow::Result<ClusterView> {
+    let c = env.config;
+    let me = c.name();
+    let earlier: Vec<String> = c
+        .site
+        .nodes
+        .iter()
+        .filter(|n| n.id < c.manifest.node.id && n.role != tappaas_site::Role::Primary)
+        .map(|n| n.name.clone())
+        .collect();
+    let turn = env.wait_for("this node's turn to join", env.timing.turn_wait, || {
+        let v = match view(primary) {
+            Ok(v) => v,
+            Err(e) if e.is_transient() => return Ok(Poll::Pending(e.to_string())),
+            Err(e) => return Err(e.into()),
+        };
+        let busy: Vec<&str> = v
+            .nodes
+            .iter()
+            .filter(|(n, on)| !on && n != me)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let before: Vec<&str> = earlier
+            .iter()
+            .filter(|n| !v.node_online(n))
+            .map(String::as_str)
+            .collect();
+        Ok(if !v.quorate {
+            Poll::Pending("the cluster is not quorate".into())
+        } else if !busy.is_empty() {
+            Poll::Pending(format!(
+                "{} listed but not online (joining?)",
+                busy.join(", ")
+            ))
+        } else if !before.is_empty() {
+            Poll::Pending(format!("{} should join first", before.join(", ")))
+        } else {
+            Poll::Ready(v)
+        })
+    });
+    match turn {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            tracing::warn!("joining without waiting any longer: {e:#}");
+            Ok(view(primary)?)
+        }
+    }
+}
+
 pub(super) fn join_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
     let c = env.config;
     let want = &c.manifest.cluster.name;
@@ -285,28 +348,41 @@ pub(super) fn join_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> 
     }
     let fp = c.primary_fingerprint()?;
     let secret = c.join_secret()?;
+    let primary_addr = c.manifest.cluster.primary_address;
+    let primary = env.connector.remote(primary_addr, fp, &secret)?;
+    let pv = wait_for_turn(env, primary.as_ref())?;
+    // The cluster lists this name while this node is standalone: a replaced node whose entry
+    // survived, or a join that failed half-way. Joining with force takes the entry over.
+    let stale = pv.has_node(c.name());
     let upid = local.join_cluster(&JoinCluster {
-        hostname: env
-            .connector
-            .join_hostname(c.manifest.cluster.primary_address),
+        hostname: env.connector.join_hostname(primary_addr),
         fingerprint: fp.to_string(),
         password: secret.expose().to_string(),
         nodeid: Some(u32::from(c.manifest.node.id)),
         link0: format!("address={}", c.manifest.cluster.link0),
-        force: c.manifest.node.replace,
+        force: c.manifest.node.replace || stale,
     })?;
     if let Err(e) = poll_join_task(env, local, &upid) {
-        // Never leave a half-joined node silently: say what the node believes now.
-        let now = env
+        // Never leave a half-joined node silently: say what the node and the cluster believe.
+        let here = env
             .connector
             .local()
             .ok()
-            .and_then(|a| view(a.as_ref()).ok());
-        return Err(match now.and_then(|v| v.cluster) {
-            Some(cl) => e.context(format!(
+            .and_then(|a| view(a.as_ref()).ok())
+            .and_then(|v| v.cluster);
+        let there = view(primary.as_ref())
+            .map(|v| v.has_node(c.name()))
+            .unwrap_or(false);
+        return Err(match (here, there) {
+            (Some(cl), _) => e.context(format!(
                 "joining failed, and this node now believes it is in cluster {cl}: it is half-joined; check `pvecm status` here and on the primary before retrying"
             )),
-            None => e.context("joining failed; this node is not in a cluster, so the next attempt starts cleanly"),
+            (None, true) => e.context(
+                "joining failed half-way: the cluster lists this node but this node is not in it; the next attempt joins again with force",
+            ),
+            (None, false) => e.context(
+                "joining failed; neither this node nor the cluster changed, so the next attempt starts cleanly",
+            ),
         });
     }
     wait_quorate_locally(env)

@@ -27,6 +27,9 @@ pub struct Timing {
     /// How long members wait for the primary, and the primary for the members
     /// (the site's `join-wait-minutes`).
     pub join_wait: Duration,
+    /// How long a node waits for its turn to join (earlier nodes first, one join at a time)
+    /// before it joins anyway.
+    pub turn_wait: Duration,
     /// How long a cluster must take to become quorate after a create or join.
     pub quorum_wait: Duration,
     /// Polling interval for every wait.
@@ -41,6 +44,7 @@ impl Timing {
         Timing {
             unit_wait: Duration::from_secs(600),
             join_wait: config.join_wait(),
+            turn_wait: config.join_wait().min(Duration::from_secs(600)),
             quorum_wait: Duration::from_secs(300),
             poll: Duration::from_secs(5),
             task: TaskWait {

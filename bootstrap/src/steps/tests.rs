@@ -60,6 +60,7 @@ fn timing() -> Timing {
     Timing {
         unit_wait: Duration::from_millis(50),
         join_wait: Duration::from_millis(50),
+        turn_wait: Duration::from_millis(20),
         quorum_wait: Duration::from_millis(50),
         poll: Duration::from_millis(1),
         task: TaskWait {
@@ -350,6 +351,12 @@ fn a_failed_join_that_left_the_node_half_joined_says_so() {
     let calls = Arc::new(Mutex::new(0));
     let mut conn = MockConnector::new();
     conn.expect_join_hostname().returning(|a| a.to_string());
+    conn.expect_remote().returning(|_, _, _| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status()
+            .returning(|| Ok(status(Some("TAPPaaS"), true, &[("tappaas1", true)])));
+        Ok(Box::new(api))
+    });
     let c = calls.clone();
     conn.expect_local().returning(move || {
         let n = {
