@@ -41,6 +41,24 @@ enum Command {
     Plan,
     /// Print this node's API certificate fingerprint (for the site's primary-fingerprint).
     Fingerprint,
+    /// Open or close the join window by hand on the primary (for a replacement node).
+    JoinWindow {
+        #[command(subcommand)]
+        action: WindowAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum WindowAction {
+    /// Make the `join-secret` of SITE (the site file the replacement is installed from)
+    /// root's password until `close`.
+    Open {
+        /// The site file with the new one-time `[cluster] join-secret`.
+        #[arg(long)]
+        site: PathBuf,
+    },
+    /// Make root's password the site's `root-password-hash` again.
+    Close,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +84,37 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Command::Fingerprint => {
             println!("{}", local_fingerprint(&paths)?);
+            Ok(())
+        }
+        Command::JoinWindow { action } => {
+            let runner = SystemRunner;
+            match action {
+                WindowAction::Open { site } => {
+                    let text = std::fs::read_to_string(&site)
+                        .with_context(|| format!("reading {}", site.display()))?;
+                    let parsed = tappaas_site::parse(&text, &Default::default()).map_err(|d| {
+                        anyhow::anyhow!(
+                            "{}",
+                            tappaas_site::render_all(&d, &site.display().to_string())
+                        )
+                    })?;
+                    let secret = parsed.cluster.join_secret.with_context(|| {
+                        format!("{} has no [cluster] join-secret", site.display())
+                    })?;
+                    steps::set_root_password(
+                        &runner,
+                        &tappaas_bootstrap::pve::Secret::new(secret),
+                    )?;
+                    eprintln!("join window open: close it with `tappaas-bootstrap join-window close` once the node has joined");
+                }
+                WindowAction::Close => {
+                    let config = NodeConfig::load(&paths)?;
+                    steps::restore_root_password(
+                        &runner,
+                        &config.site.credentials.root_password_hash,
+                    )?;
+                }
+            }
             Ok(())
         }
         Command::Plan => {

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use tappaas_bootstrap::pve::{CreateCluster, PveError};
+use tappaas_bootstrap::pve::{CreateCluster, PveError, Secret};
 use tappaas_bootstrap::state::StepState;
 use tappaas_pve_sim::{DownMode, Latencies};
 
@@ -236,7 +236,13 @@ fn a_replaced_node_rejoins_under_its_old_name() {
         .block_on(node2.reinstall("fresh-root-password", None))
         .unwrap();
     assert_ne!(node2.fingerprint(), old_fp);
-    lab.site.node("tappaas1").unwrap().set_root_password(SECRET);
+    // `tappaas-bootstrap join-window open` on the primary.
+    let primary_runner = SimRunner {
+        site: lab.site.clone(),
+        node: "tappaas1".into(),
+        log: Default::default(),
+    };
+    tappaas_bootstrap::steps::set_root_password(&primary_runner, &Secret::new(SECRET)).unwrap();
     lab.install(2, true);
 
     let (r, errors) = lab.run_until_done(2, 3);
@@ -256,6 +262,10 @@ fn a_replaced_node_rejoins_under_its_old_name() {
     assert_eq!(st.memory.replication_jobs.as_ref().unwrap()[0].id, "110-0");
     assert!(lab.site.replication_jobs("tappaas1").contains_key("110-0"));
     assert!(lab.site.storages("tappaas1")["tank1"]["nodes"].contains("tappaas2"));
+    // `tappaas-bootstrap join-window close`: the secret stops working.
+    let hash = lab.config(1).site.credentials.root_password_hash;
+    tappaas_bootstrap::steps::restore_root_password(&primary_runner, &hash).unwrap();
+    assert_ne!(lab.site.node("tappaas1").unwrap().root_password(), SECRET);
 }
 
 #[test]

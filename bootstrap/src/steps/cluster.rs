@@ -93,12 +93,7 @@ pub(super) fn open_join_window(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<
     if secret_works(env, me, &secret)? {
         return Ok(());
     }
-    run_ok(
-        env.runner,
-        &Cmd::new("chpasswd", Vec::<String>::new())
-            .secret_stdin(Secret::new(format!("root:{}\n", secret.expose()))),
-    )
-    .context("making the join secret root's password")?;
+    set_root_password(env.runner, &secret)?;
     env.wait_for("the join secret to work", Duration::from_secs(60), || {
         Ok(if secret_works(env, me, &secret)? {
             Poll::Ready(())
@@ -106,6 +101,31 @@ pub(super) fn open_join_window(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<
             Poll::Pending("root@pam still refuses the join secret".into())
         })
     })
+}
+
+/// Opens the join window: the one-time secret becomes root's password (`chpasswd`, the secret
+/// on stdin only). Also `tappaas-bootstrap join-window open` for a replacement.
+pub fn set_root_password(
+    runner: &dyn crate::runner::Runner,
+    secret: &Secret,
+) -> anyhow::Result<()> {
+    run_ok(
+        runner,
+        &Cmd::new("chpasswd", Vec::<String>::new())
+            .secret_stdin(Secret::new(format!("root:{}\n", secret.expose()))),
+    )
+    .context("making the join secret root's password")?;
+    Ok(())
+}
+
+/// Closes the join window: root's password becomes the site's hash again (`chpasswd -e`).
+pub fn restore_root_password(runner: &dyn crate::runner::Runner, hash: &str) -> anyhow::Result<()> {
+    run_ok(
+        runner,
+        &Cmd::new("chpasswd", ["-e"]).secret_stdin(Secret::new(format!("root:{hash}\n"))),
+    )
+    .context("restoring root's password from the site's hash")?;
+    Ok(())
 }
 
 pub(super) fn wait_for_members(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
@@ -162,12 +182,7 @@ pub(super) fn close_join_window(env: &Env<'_>, _: &mut Memory) -> anyhow::Result
     if !secret_works(env, me, &secret)? {
         return Ok(());
     }
-    let hash = &env.config.site.credentials.root_password_hash;
-    run_ok(
-        env.runner,
-        &Cmd::new("chpasswd", ["-e"]).secret_stdin(Secret::new(format!("root:{hash}\n"))),
-    )
-    .context("restoring root's password from the site's hash")?;
+    restore_root_password(env.runner, &env.config.site.credentials.root_password_hash)?;
     env.wait_for(
         "the join secret to stop working",
         Duration::from_secs(60),

@@ -3,6 +3,7 @@
 //! systemd) is safe; the engine persists each step's state, timings and last error.
 
 mod cluster;
+pub use cluster::{restore_root_password, set_root_password};
 mod pbs;
 mod storage;
 #[cfg(test)]
