@@ -39,9 +39,37 @@ pub struct NodeConnector<'a> {
     pub runner: &'a dyn Runner,
     /// Client settings.
     pub options: ClientOptions,
+    /// The token made last, reused while the node accepts it (a join replaces the node's
+    /// token store with the cluster's, which drops it).
+    pub token: std::sync::Mutex<Option<Secret>>,
 }
 
-impl NodeConnector<'_> {
+impl<'a> NodeConnector<'a> {
+    /// A connector for the node at `paths`.
+    pub fn new(paths: Paths, runner: &'a dyn Runner, options: ClientOptions) -> NodeConnector<'a> {
+        NodeConnector {
+            paths,
+            runner,
+            options,
+            token: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn client(&self, secret: Secret) -> anyhow::Result<PveClient> {
+        // Re-read every time: joining a cluster gives the node a new certificate.
+        let fp = local_fingerprint(&self.paths)?;
+        let creds = Credentials::Token {
+            id: format!("root@pam!{TOKEN_NAME}"),
+            secret,
+        };
+        Ok(PveClient::new(
+            "https://127.0.0.1:8006",
+            fp,
+            creds,
+            self.options,
+        )?)
+    }
+
     fn token(&self) -> anyhow::Result<Secret> {
         // A token of this name may survive a crash: replace it (its secret is not stored).
         let _ = self.runner.run(&Cmd::new(
@@ -79,18 +107,20 @@ impl NodeConnector<'_> {
 
 impl Connector for NodeConnector<'_> {
     fn local(&self) -> anyhow::Result<Box<dyn PveApi>> {
-        // Re-read every time: joining a cluster gives the node a new certificate.
-        let fp = local_fingerprint(&self.paths)?;
-        let creds = Credentials::Token {
-            id: format!("root@pam!{TOKEN_NAME}"),
-            secret: self.token()?,
-        };
-        Ok(Box::new(PveClient::new(
-            "https://127.0.0.1:8006",
-            fp,
-            creds,
-            self.options,
-        )?))
+        let cached = self.token.lock().ok().and_then(|t| t.clone());
+        if let Some(secret) = cached {
+            let client = self.client(secret)?;
+            match client.version() {
+                Ok(_) => return Ok(Box::new(client)),
+                Err(crate::pve::PveError::Api { status: 401, .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let secret = self.token()?;
+        if let Ok(mut t) = self.token.lock() {
+            *t = Some(secret.clone());
+        }
+        Ok(Box::new(self.client(secret)?))
     }
 
     fn remote(
@@ -175,11 +205,7 @@ mod tests {
                 stdout: r#"{"full-tokenid":"root@pam!tappaas-bootstrap","info":{"privsep":"0"},"value":"0e9a0c6a-6c44-4b5e-8f1a-4c4a0d1f2e3b"}"#.into(),
                 stderr: String::new(),
             }));
-        let c = NodeConnector {
-            paths: Paths::new(dir.path()),
-            runner: &r,
-            options: ClientOptions::default(),
-        };
+        let c = NodeConnector::new(Paths::new(dir.path()), &r, ClientOptions::default());
         let api = c.local().unwrap();
         assert_eq!(api.url(), "https://127.0.0.1:8006");
     }

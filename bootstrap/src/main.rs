@@ -147,11 +147,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             let runner = SystemRunner;
             let systemd = DbusSystemd::connect()?;
             let notify = SdNotify::from_env();
-            let connector = NodeConnector {
-                paths: paths.clone(),
-                runner: &runner,
-                options: ClientOptions::default(),
-            };
+            let connector = NodeConnector::new(paths.clone(), &runner, ClientOptions::default());
             let env = Env {
                 paths: &paths,
                 config: &config,

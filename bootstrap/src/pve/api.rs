@@ -340,6 +340,16 @@ pub struct BackupJob {
 pub trait PveApi {
     /// The API base URL (for messages).
     fn url(&self) -> String;
+    /// `GET /version`: the release (`9.1`); a cheap check that the credentials work.
+    fn version(&self) -> Result<String, PveError>;
+    /// `POST /nodes/{node}/certificates/custom` with `force` and `restart`: pveproxy serves
+    /// this certificate from then on. Returns its fingerprint as Proxmox computed it.
+    fn set_custom_certificate(
+        &self,
+        node: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<String, PveError>;
     /// `GET /cluster/status`
     fn cluster_status(&self) -> Result<Vec<ClusterStatusEntry>, PveError>;
     /// `POST /cluster/config`

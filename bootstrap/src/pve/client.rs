@@ -393,6 +393,37 @@ impl PveApi for PveClient {
         self.base.clone()
     }
 
+    fn version(&self) -> Result<String, PveError> {
+        let v: Value = self.get("/version", &[])?;
+        Ok(v.get("release")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    fn set_custom_certificate(
+        &self,
+        node: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<String, PveError> {
+        let path = format!("/nodes/{}/certificates/custom", seg(node));
+        let v = self.call(
+            Method::POST,
+            &path,
+            &[
+                p("certificates", cert_pem),
+                p("key", key_pem),
+                p("force", 1),
+                p("restart", 1),
+            ],
+        )?;
+        Ok(v.get("fingerprint")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string())
+    }
+
     fn cluster_status(&self) -> Result<Vec<ClusterStatusEntry>, PveError> {
         self.get("/cluster/status", &[])
     }

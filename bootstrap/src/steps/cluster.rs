@@ -17,7 +17,7 @@ fn view(api: &dyn PveApi) -> Result<ClusterView, PveError> {
 
 /// Waits until this node's own API shows it in a quorate cluster of the site's name,
 /// reconnecting as needed (a create or join restarts the API and changes its certificate).
-fn wait_quorate_locally(env: &Env<'_>) -> anyhow::Result<()> {
+pub(super) fn wait_quorate_locally(env: &Env<'_>) -> anyhow::Result<()> {
     let want = &env.config.manifest.cluster.name;
     let me = env.config.name();
     env.wait_for(
@@ -43,6 +43,58 @@ fn wait_quorate_locally(env: &Env<'_>) -> anyhow::Result<()> {
             }
         },
     )
+}
+
+/// The pre-generated API certificate of the primary, when the installer left one.
+pub const API_CERT: &str = "/etc/tappaas/tls/api.pem";
+/// Its key (0600); removed once Proxmox has its own copy.
+pub const API_KEY: &str = "/etc/tappaas/tls/api.key";
+
+pub(super) fn api_certificate(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+    let Some(pinned) = env.config.site.cluster.primary_fingerprint.as_deref() else {
+        // Nothing pinned yet: the operator reads this node's fingerprint after this boot.
+        return Ok(());
+    };
+    let pinned = crate::pve::Fingerprint::parse(pinned)?;
+    let served = local_fingerprint(env.paths)?;
+    if served == pinned {
+        return Ok(());
+    }
+    let (cert, key) = (env.paths.at(API_CERT), env.paths.at(API_KEY));
+    if !cert.exists() || !key.exists() {
+        bail!(
+            "this node's API certificate is {served}, but the site file pins {pinned} for the primary, so the other nodes will refuse to join: put {served} into [cluster] primary-fingerprint (`tappaas-bootstrap fingerprint` prints it), or provide the pinned certificate as {API_CERT} and {API_KEY}"
+        );
+    }
+    let pem =
+        std::fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?;
+    let key_pem =
+        std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
+    let given = crate::pve::Fingerprint::of_pem(pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", cert.display()))?;
+    if given != pinned {
+        bail!("{API_CERT} has fingerprint {given}, but the site file pins {pinned}");
+    }
+    let api = env.connector.local()?;
+    api.set_custom_certificate(env.config.name(), &pem, &key_pem)
+        .context("installing the site's API certificate for pveproxy")?;
+    env.wait_for(
+        "pveproxy to serve the site's certificate",
+        Duration::from_secs(120),
+        || {
+            let now = local_fingerprint(env.paths)?;
+            if now != pinned {
+                return Ok(Poll::Pending(format!("it still serves {now}")));
+            }
+            Ok(match env.connector.local().and_then(|a| Ok(a.version()?)) {
+                Ok(_) => Poll::Ready(()),
+                Err(e) => Poll::Pending(format!("{e:#}")),
+            })
+        },
+    )?;
+    // Proxmox keeps its own copy (pveproxy-ssl.key): no second copy of the key stays behind.
+    std::fs::remove_file(&key).with_context(|| format!("removing {}", key.display()))?;
+    Ok(())
 }
 
 pub(super) fn create_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {

@@ -178,6 +178,11 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
         )),
         Role::Primary => {
             v.push(step(
+                "api-certificate",
+                "this node serves the certificate the site pins (installing the pre-generated one if given)".into(),
+                cluster::api_certificate,
+            ));
+            v.push(step(
                 "create-cluster",
                 format!(
                     "create cluster {} with link0 {}",
@@ -185,6 +190,8 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
                 ),
                 cluster::create_cluster,
             ));
+            // Before the window opens: no join in flight can take the quorum this write needs.
+            v.push(register_storage(c));
             if c.multi_node() {
                 v.push(step(
                     "open-join-window",
@@ -226,20 +233,9 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
                     cluster::refresh_ssh_keys,
                 ));
             }
+            v.push(register_storage(c));
         }
     }
-    v.push(step(
-        "register-storage",
-        format!(
-            "add this node to the zfspool storage of {}",
-            c.data_pools()
-                .iter()
-                .map(|(_, n)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        storage::register_pools,
-    ));
     if c.manifest.node.replace {
         v.push(step(
             "restore-replication",
@@ -296,6 +292,21 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
         ));
     }
     v
+}
+
+fn register_storage(c: &NodeConfig) -> StepDef {
+    step(
+        "register-storage",
+        format!(
+            "add this node to the zfspool storage of {}",
+            c.data_pools()
+                .iter()
+                .map(|(_, n)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        storage::register_pools,
+    )
 }
 
 fn check_network(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {

@@ -106,6 +106,17 @@ pub(super) fn datastore(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
     if changed {
         env.systemd.daemon_reload()?;
     }
+    // Started (again) once the drop-ins are in place, so it runs with its dataset mounted.
+    for unit in ["proxmox-backup.service", "proxmox-backup-proxy.service"] {
+        env.systemd.start(unit)?;
+        crate::systemd::wait_active(
+            env.systemd,
+            env.notify,
+            unit,
+            env.timing.unit_wait,
+            env.timing.poll,
+        )?;
+    }
     let stores = json_list(r, &["datastore", "list"])?;
     if !has(&stores, "name", DATASTORE) {
         run_ok(

@@ -56,6 +56,8 @@ pub(crate) fn ensure_pool_storage(
 }
 
 pub(super) fn register_pools(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+    // Without quorum /etc/pve is read-only: wait for it rather than fail on the write.
+    super::cluster::wait_quorate_locally(env)?;
     let api = env.connector.local()?;
     for (_, pool) in env.config.data_pools() {
         // The installer registered each pool under its own name (storage.cfg seed).

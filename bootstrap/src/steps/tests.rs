@@ -87,9 +87,10 @@ fn each_role_gets_its_steps() {
         [
             "check-network",
             "wait-for-proxmox",
+            "api-certificate",
             "create-cluster",
-            "open-join-window",
             "register-storage",
+            "open-join-window",
             "wait-for-members",
             "close-join-window",
             "forget-join-secret"
@@ -509,6 +510,11 @@ fn the_backup_node_sets_up_pbs_with_tappaas_defaults() {
     });
     let mut sd = MockSystemd::new();
     sd.expect_daemon_reload().times(1).returning(|| Ok(()));
+    sd.expect_start()
+        .withf(|u| u == "proxmox-backup.service" || u == "proxmox-backup-proxy.service")
+        .times(2)
+        .returning(|_| Ok(()));
+    sd.expect_active_state().returning(|_| Ok("active".into()));
     let pbs_cert = rcgen::generate_simple_self_signed(vec!["tappaas3".into()]).unwrap();
     std::fs::create_dir_all(paths.at("/etc/proxmox-backup")).unwrap();
     std::fs::write(paths.pbs_cert(), pbs_cert.cert.pem()).unwrap();
@@ -630,4 +636,79 @@ fn a_replacement_refuses_to_remove_a_live_node_and_removes_a_dead_one() {
             r.unwrap();
         }
     }
+}
+
+#[test]
+fn the_primary_installs_the_pinned_certificate_or_says_what_to_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let own = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/pve/local")).unwrap();
+    std::fs::write(paths.at("/etc/pve/local/pve-ssl.pem"), own.cert.pem()).unwrap();
+    let site_cert = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    let pinned = Fingerprint::of_der(site_cert.cert.der());
+    let mut cfg = config(1, false);
+    cfg.site.cluster.primary_fingerprint = Some(pinned.to_string());
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+
+    // Without the pinned certificate on the node: a message that says what to do.
+    let conn = MockConnector::new();
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let err = cluster::api_certificate(&env, &mut Memory::default()).unwrap_err();
+    let own_fp = Fingerprint::of_der(own.cert.der());
+    assert!(
+        err.to_string()
+            .contains(&format!("put {own_fp} into [cluster] primary-fingerprint")),
+        "{err}"
+    );
+
+    // With it: installed through the API, and the key file is gone afterwards.
+    std::fs::create_dir_all(paths.at("/etc/tappaas/tls")).unwrap();
+    std::fs::write(paths.at(cluster::API_CERT), site_cert.cert.pem()).unwrap();
+    std::fs::write(
+        paths.at(cluster::API_KEY),
+        site_cert.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let mut conn = MockConnector::new();
+    let root = dir.path().to_path_buf();
+    let pem = site_cert.cert.pem();
+    conn.expect_local().returning(move || {
+        let mut api = MockPveApi::new();
+        let root = root.clone();
+        let pem = pem.clone();
+        api.expect_set_custom_certificate()
+            .returning(move |node, cert, key| {
+                assert_eq!(node, "tappaas1");
+                assert_eq!(cert, pem);
+                assert!(key.contains("PRIVATE KEY"));
+                // What Proxmox does: pveproxy-ssl.pem, then a pveproxy restart.
+                std::fs::write(root.join("etc/pve/local/pveproxy-ssl.pem"), cert).unwrap();
+                Ok(String::new())
+            });
+        api.expect_version().returning(|| Ok("9.1".into()));
+        Ok(Box::new(api))
+    });
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+    assert_eq!(crate::config::local_fingerprint(&paths).unwrap(), pinned);
+    assert!(!paths.at(cluster::API_KEY).exists());
+    // Again: nothing to do.
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap();
 }
