@@ -9,6 +9,7 @@
 //! | `POST /nodes/{name}/down?mode=refuse` (or `hang`) | take a node down |
 //! | `POST /nodes/{name}/up` | bring it back |
 //! | `POST /nodes/{name}/fail-join-halfway?count=1` | next join on that node fails half-way |
+//! | `POST /nodes/{name}/expected?votes=N` | `pvecm expected N` on that node |
 //! | `POST /nodes/{name}/reinstall` | `{"root_password": "..."}`: fresh node, new certificate |
 
 use std::net::SocketAddr;
@@ -145,6 +146,13 @@ async fn control(site: &SimSite, req: Request<hyper::body::Incoming>) -> Respons
                     node.set_up().await;
                     ok()
                 }
+                "expected" => match q("votes").and_then(|v| v.parse().ok()) {
+                    Some(votes) => {
+                        site.set_expected_votes(name, votes);
+                        ok()
+                    }
+                    None => bad("give ?votes=N".into()),
+                },
                 "fail-join-halfway" => {
                     node.fail_next_joins_halfway(
                         q("count").and_then(|c| c.parse().ok()).unwrap_or(1),

@@ -20,20 +20,22 @@
 pub mod admin;
 pub mod api;
 pub mod formats;
+mod node;
+pub mod returns;
 pub mod schema;
 mod server;
 pub mod site;
 pub mod tls;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use serde::Serialize;
-use tokio::net::TcpListener;
 
 use api::Shared;
+pub use node::NodeHandle;
+use schema::Schema;
 use site::{Cfs, Node, SiteState};
 pub use site::{DownMode, Fault, FaultKind, Latencies, RequestRecord, Task};
 pub use tls::NodeCert;
@@ -140,6 +142,7 @@ impl SimSite {
             cfs: Vec::new(),
             faults: Vec::new(),
             log: Vec::new(),
+            return_violations: Vec::new(),
             latencies: config.latencies.clone(),
         };
         let mut listeners = Vec::new();
@@ -155,10 +158,13 @@ impl SimSite {
                 None => NodeCert::generate(&spec.name)
                     .with_context(|| format!("generating a certificate for {}", spec.name))?,
             };
-            let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], spec.port)))
-                .await
+            let socket = server::reserve(spec.port)
                 .with_context(|| format!("binding 127.0.0.1:{} for {}", spec.port, spec.name))?;
-            let port = listener.local_addr()?.port();
+            let port = socket
+                .local_addr()?
+                .as_socket()
+                .map(|a| a.port())
+                .ok_or_else(|| anyhow::anyhow!("{}: not an IP socket", spec.name))?;
             state.cfs.push(Cfs::fresh());
             state.nodes.insert(
                 spec.name.clone(),
@@ -174,12 +180,21 @@ impl SimSite {
                     next_pid: 1000 + 100 * u32::try_from(i).unwrap_or(0),
                     port,
                     generation: 0,
+                    custom_cert: spec.certificate.is_some(),
                     fail_join_halfway: 0,
                     listening: spec.start_down != Some(DownMode::Refuse),
+                    connections: 0,
                 },
             );
-            // A node that starts powered off must refuse connections from the first moment.
-            let listener = (spec.start_down != Some(DownMode::Refuse)).then_some(listener);
+            // A node that starts powered off refuses connections from the first moment.
+            let listener = if spec.start_down == Some(DownMode::Refuse) {
+                server::Port::Reserved(socket)
+            } else {
+                server::Port::Listening(
+                    server::listen(socket)
+                        .with_context(|| format!("listening for {}", spec.name))?,
+                )
+            };
             listeners.push((spec.name.clone(), listener));
         }
         let (changed, _) = tokio::sync::watch::channel(0);
@@ -204,10 +219,7 @@ impl SimSite {
             .lock()
             .nodes
             .contains_key(name)
-            .then(|| NodeHandle {
-                shared: Arc::clone(&self.shared),
-                name: name.to_string(),
-            })
+            .then(|| NodeHandle::new(Arc::clone(&self.shared), name))
     }
 
     /// All nodes, by name.
@@ -215,10 +227,7 @@ impl SimSite {
         let names: Vec<String> = self.shared.lock().nodes.keys().cloned().collect();
         names
             .into_iter()
-            .map(|name| NodeHandle {
-                shared: Arc::clone(&self.shared),
-                name,
-            })
+            .map(|name| NodeHandle::new(Arc::clone(&self.shared), &name))
             .collect()
     }
 
@@ -356,6 +365,12 @@ impl SimSite {
         self.shared.lock().log.clone()
     }
 
+    /// Answers of the simulator that did not match the schema's `returns` (a simulator bug;
+    /// tests assert this stays empty).
+    pub fn return_violations(&self) -> Vec<String> {
+        self.shared.lock().return_violations.clone()
+    }
+
     /// Requests answered with an HTTP error status (>= 400).
     pub fn rejected_requests(&self) -> Vec<RequestRecord> {
         self.requests()
@@ -417,6 +432,25 @@ impl SimSite {
         self.shared.lock().faults.clone()
     }
 
+    /// Wait until `condition` holds for the site (checked every 10 ms); `false` on timeout.
+    /// E.g. `site.wait_for(t, |s| s.cluster_members("tappaas1").len() == 3 && s.quorate("tappaas1"))`.
+    pub async fn wait_for(
+        &self,
+        timeout: std::time::Duration,
+        condition: impl Fn(&SimSite) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if condition(self) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Replace the latencies (applies to tasks started afterwards).
     pub fn set_latencies(&self, latencies: Latencies) {
         self.shared.lock().latencies = latencies;
@@ -444,154 +478,5 @@ impl SimSite {
             })
             .collect();
         serde_json::json!({ "nodes": nodes, "faults": st.faults })
-    }
-}
-
-use schema::Schema;
-
-/// One simulated node of a running [`SimSite`].
-#[derive(Debug, Clone)]
-pub struct NodeHandle {
-    shared: Arc<Shared>,
-    name: String,
-}
-
-impl NodeHandle {
-    fn with<T>(&self, f: impl FnOnce(&Node) -> T) -> Option<T> {
-        self.shared.lock().nodes.get(&self.name).map(f)
-    }
-
-    fn with_mut<T>(&self, f: impl FnOnce(&mut Node) -> T) -> Option<T> {
-        let r = self.shared.lock().nodes.get_mut(&self.name).map(f);
-        self.shared.changed.send_modify(|g| *g += 1);
-        r
-    }
-
-    /// Node name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Loopback port.
-    pub fn port(&self) -> u16 {
-        self.with(|n| n.port).unwrap_or(0)
-    }
-
-    /// `https://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port())
-    }
-
-    /// `https://127.0.0.1:PORT/api2/json`.
-    pub fn api_url(&self) -> String {
-        format!("{}/api2/json", self.url())
-    }
-
-    /// Management address (simulated).
-    pub fn address(&self) -> String {
-        self.with(|n| n.address.clone()).unwrap_or_default()
-    }
-
-    /// SHA-256 certificate fingerprint, PVE style (`AB:CD:...`).
-    pub fn fingerprint(&self) -> String {
-        self.with(|n| n.cert.fingerprint()).unwrap_or_default()
-    }
-
-    /// The node's certificate (PEM).
-    pub fn cert_pem(&self) -> String {
-        self.with(|n| n.cert.cert_pem()).unwrap_or_default()
-    }
-
-    /// Current root@pam password.
-    pub fn root_password(&self) -> String {
-        self.with(|n| n.root_password.clone()).unwrap_or_default()
-    }
-
-    /// Set the root@pam password (as `passwd` on the node would).
-    pub fn set_root_password(&self, password: &str) {
-        self.with_mut(|n| n.root_password = password.to_string());
-    }
-
-    /// This node's endpoint description.
-    pub fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            name: self.name.clone(),
-            address: self.address(),
-            url: self.url(),
-            fingerprint: self.fingerprint(),
-            root_password: self.root_password(),
-        }
-    }
-
-    /// Take the node down: it stops answering (see [`DownMode`]) and counts against quorum.
-    /// Returns once a `Refuse` node's socket is closed.
-    pub async fn set_down(&self, mode: DownMode) {
-        self.with_mut(|n| n.down = Some(mode));
-        if mode == DownMode::Refuse {
-            self.wait_listening(false).await;
-        }
-    }
-
-    /// Bring the node back up on the same port, with its state as it was. Returns once it
-    /// accepts connections again.
-    pub async fn set_up(&self) {
-        self.with_mut(|n| n.down = None);
-        self.wait_listening(true).await;
-    }
-
-    fn replace_installation(&self, root_password: &str, cert: NodeCert) -> anyhow::Result<()> {
-        let mut st = self.shared.lock();
-        st.cfs.push(Cfs::fresh());
-        let idx = st.cfs.len() - 1;
-        let n = st
-            .nodes
-            .get_mut(&self.name)
-            .ok_or_else(|| anyhow::anyhow!("no node {}", self.name))?;
-        n.cfs = idx;
-        n.cert = cert;
-        n.root_password = root_password.to_string();
-        n.tasks.clear();
-        n.down = None;
-        n.generation += 1;
-        Ok(())
-    }
-
-    async fn wait_listening(&self, want: bool) {
-        for _ in 0..1000 {
-            if self.with(|n| n.listening).unwrap_or(want) == want {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Whether the node is down.
-    pub fn is_down(&self) -> bool {
-        self.with(|n| n.down.is_some()).unwrap_or(true)
-    }
-
-    /// Make the next `count` joins started on this node fail half-way: the peer has added it
-    /// to corosync.conf (so the nodelist lists it and expects its vote), but this node never
-    /// syncs pmxcfs, and the task ends in an error.
-    pub fn fail_next_joins_halfway(&self, count: u32) {
-        self.with_mut(|n| n.fail_join_halfway = count);
-    }
-
-    /// Simulate a reinstall: fresh pmxcfs (no cluster, default storage), a new certificate
-    /// (new fingerprint) unless `certificate` is given, the given root password, no tasks.
-    /// The node stays on its port and comes up.
-    pub async fn reinstall(
-        &self,
-        root_password: &str,
-        certificate: Option<NodeCert>,
-    ) -> anyhow::Result<()> {
-        let cert = match certificate {
-            Some(c) => c,
-            None => NodeCert::generate(&self.name)?,
-        };
-        self.replace_installation(root_password, cert)?;
-        self.shared.changed.send_modify(|g| *g += 1);
-        self.wait_listening(true).await;
-        Ok(())
     }
 }

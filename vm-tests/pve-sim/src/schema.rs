@@ -69,6 +69,8 @@ pub struct Validated {
     pub params: BTreeMap<String, String>,
     /// Whether the method may be called with an API token (`allowtoken`).
     pub allow_token: bool,
+    /// The method has no `permissions`: PVE then allows root@pam only (not even its tokens).
+    pub root_only: bool,
 }
 
 #[derive(Debug)]
@@ -106,6 +108,9 @@ struct Method {
     props: BTreeMap<String, Prop>,
     additional: bool,
     allow_token: bool,
+    root_only: bool,
+    returns: Value,
+    parameters: Value,
 }
 
 #[derive(Debug)]
@@ -167,12 +172,17 @@ impl Schema {
                     }
                 }
                 let allow_token = m.get("allowtoken").is_some_and(truthy);
+                let returns = m.get("returns").cloned().unwrap_or(Value::Null);
+                let root_only = m.get("permissions").is_none();
                 methods.insert(
                     name.clone(),
                     Method {
                         props,
                         additional,
                         allow_token,
+                        root_only,
+                        returns,
+                        parameters: params.clone(),
                     },
                 );
             }
@@ -198,6 +208,26 @@ impl Schema {
     /// Where the schema came from (the `provenance` object of the file).
     pub fn provenance(&self) -> &Value {
         &self.provenance
+    }
+
+    /// The `returns` schema of a method (`Value::Null` when unknown).
+    pub fn returns(&self, method: &str, template: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        self.endpoints
+            .iter()
+            .find(|e| e.template == template)
+            .and_then(|e| e.methods.get(method))
+            .map_or(&NULL, |m| &m.returns)
+    }
+
+    /// The `parameters` schema of a method (`Value::Null` when unknown).
+    pub fn parameters(&self, method: &str, template: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        self.endpoints
+            .iter()
+            .find(|e| e.template == template)
+            .and_then(|e| e.methods.get(method))
+            .map_or(&NULL, |m| &m.parameters)
     }
 
     /// Every (method, path template) pair, sorted.
@@ -283,6 +313,7 @@ impl Schema {
                 template: endpoint.template.clone(),
                 params: values,
                 allow_token: m.allow_token,
+                root_only: m.root_only,
             })
         } else {
             Err(Rejection::Params(errors))
@@ -697,6 +728,54 @@ mod tests {
             .unwrap();
         let e = errors(schema().validate("POST", "/access/users/root@pam/token/1agent", &[]));
         assert_eq!(e["tokenid"], "value does not match the regex pattern");
+    }
+
+    #[test]
+    fn odd_values_and_names_never_panic() {
+        let long = "a".repeat(5000);
+        let values = [
+            "",
+            "é",
+            "%",
+            "%zz",
+            long.as_str(),
+            "-1",
+            "1e400",
+            "+7",
+            "0x10",
+            "a=b,c",
+            ",,",
+            "=",
+            "\0",
+        ];
+        let names = [
+            "link",
+            "link00",
+            "link99999999999999999999",
+            "é1",
+            "1",
+            "",
+            "link7",
+        ];
+        for (method, template) in schema().endpoints() {
+            let path = template
+                .replace("{node}", "tappaas1")
+                .replace("{upid}", "UPID%3Ax")
+                .replace("{storage}", "tank1")
+                .replace("{userid}", "root@pam")
+                .replace("{tokenid}", "agent");
+            for v in values {
+                let params: Vec<(String, String)> = schema().parameters(&method, &template)
+                    ["properties"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                    .map(|k| (k.replace("[n]", "0"), v.to_string()))
+                    .chain(names.iter().map(|n| (n.to_string(), v.to_string())))
+                    .collect();
+                let _ = schema().validate(&method, &path, &params);
+            }
+        }
     }
 
     #[test]

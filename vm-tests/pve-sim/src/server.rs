@@ -19,10 +19,41 @@ use crate::site::DownMode;
 /// PVE's API root; everything else answers 501.
 const PREFIX: &str = "/api2/json";
 
+/// A node's port: listening, or bound without listening. A bound port that does not listen
+/// refuses connections (RST) like a powered-off node, while no other program can take it, so
+/// the node comes back on the same port.
+#[derive(Debug)]
+pub enum Port {
+    /// Accepting connections.
+    Listening(TcpListener),
+    /// Bound, not listening.
+    Reserved(socket2::Socket),
+}
+
+/// Bind `127.0.0.1:port` (0: any free port) without listening yet.
+pub fn reserve(port: u16) -> std::io::Result<socket2::Socket> {
+    let s = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    // Connections the node closed linger in TIME_WAIT on this port; they must not block it.
+    s.set_reuse_address(true)?;
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], port)).into())?;
+    Ok(s)
+}
+
+/// Start listening on a reserved socket (needs the tokio runtime).
+pub fn listen(s: socket2::Socket) -> std::io::Result<TcpListener> {
+    s.listen(1024)?;
+    s.set_nonblocking(true)?;
+    TcpListener::from_std(s.into())
+}
+
 /// Serve `node` until the task is aborted, following its up/down state.
-pub async fn serve_node(shared: Arc<Shared>, node: String, first: Option<TcpListener>) {
+pub async fn serve_node(shared: Arc<Shared>, node: String, first: Port) {
     let mut changed = shared.changed.subscribe();
-    let mut listener = first;
+    let mut port_state = Some(first);
     loop {
         let (down, port) = {
             let st = shared.lock();
@@ -31,29 +62,22 @@ pub async fn serve_node(shared: Arc<Shared>, node: String, first: Option<TcpList
                 None => return,
             }
         };
-        if down == Some(DownMode::Refuse) {
-            // Close the socket so clients see "connection refused", as with a powered-off node.
-            listener = None;
-        } else if listener.is_none() {
-            match TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await {
-                Ok(l) => listener = Some(l),
-                Err(_) => {
-                    // The port may linger for a moment after close; try again shortly.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
+        port_state = match (down, port_state.take()) {
+            (Some(DownMode::Refuse), Some(Port::Listening(l))) => {
+                drop(l);
+                reserve(port).ok().map(Port::Reserved)
             }
-        }
+            (Some(DownMode::Refuse), other) => other,
+            (_, Some(Port::Reserved(s))) => listen(s).ok().map(Port::Listening),
+            (_, Some(Port::Listening(l))) => Some(Port::Listening(l)),
+            (_, None) => reserve(port).and_then(listen).ok().map(Port::Listening),
+        };
+        let listening = matches!(port_state, Some(Port::Listening(_)));
         if let Some(n) = shared.lock().nodes.get_mut(&node) {
-            n.listening = listener.is_some();
+            n.listening = listening;
         }
-        match &listener {
-            None => {
-                if changed.changed().await.is_err() {
-                    return;
-                }
-            }
-            Some(l) => {
+        match &port_state {
+            Some(Port::Listening(l)) => {
                 tokio::select! {
                     accepted = l.accept() => {
                         if let Ok((tcp, _)) = accepted {
@@ -67,11 +91,53 @@ pub async fn serve_node(shared: Arc<Shared>, node: String, first: Option<TcpList
                     }
                 }
             }
+            Some(Port::Reserved(_)) => {
+                if changed.changed().await.is_err() {
+                    return;
+                }
+            }
+            None if down == Some(DownMode::Refuse) => {
+                if changed.changed().await.is_err() {
+                    return;
+                }
+            }
+            None => {
+                // The port is taken for the moment (by whoever grabbed it while we were down);
+                // try again shortly.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Counts a node's open connections while alive.
+struct Open {
+    shared: Arc<Shared>,
+    node: String,
+}
+
+impl Open {
+    fn new(shared: &Arc<Shared>, node: &str) -> Self {
+        if let Some(n) = shared.lock().nodes.get_mut(node) {
+            n.connections += 1;
+        }
+        Self {
+            shared: Arc::clone(shared),
+            node: node.to_string(),
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Some(n) = self.shared.lock().nodes.get_mut(&self.node) {
+            n.connections = n.connections.saturating_sub(1);
         }
     }
 }
 
 async fn serve_connection(shared: Arc<Shared>, node: String, tcp: tokio::net::TcpStream) {
+    let _open = Open::new(&shared, &node);
     let config = {
         let st = shared.lock();
         match st.nodes.get(&node).map(|n| n.cert.server_config()) {
@@ -92,11 +158,20 @@ async fn serve_connection(shared: Arc<Shared>, node: String, tcp: tokio::net::Tc
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
     // A node going down (Refuse) drops its open connections too, so clients with pooled
-    // keep-alive connections see it at once instead of on their next request.
+    // keep-alive connections see it at once instead of on their next request; so does a new
+    // certificate (pveproxy restarts to load it).
+    let generation = shared.lock().nodes.get(&node).map(|n| n.generation);
     let refused = async {
         loop {
-            let down = shared.lock().nodes.get(&node).and_then(|n| n.down);
-            if down == Some(DownMode::Refuse) || changed.changed().await.is_err() {
+            let (down, gen) = {
+                let st = shared.lock();
+                let n = st.nodes.get(&node);
+                (n.and_then(|n| n.down), n.map(|n| n.generation))
+            };
+            if down == Some(DownMode::Refuse)
+                || gen != generation
+                || changed.changed().await.is_err()
+            {
                 return;
             }
         }

@@ -94,6 +94,16 @@ impl Latencies {
         }
     }
 
+    /// Every duration multiplied by `factor` (e.g. realistic ratios, 100 times faster).
+    pub fn scaled(&self, factor: f64) -> Self {
+        let f = |d: Duration| Duration::from_secs_f64(d.as_secs_f64() * factor.max(0.0));
+        Self {
+            tasks: self.tasks.iter().map(|(k, d)| (k.clone(), f(*d))).collect(),
+            default_task: f(self.default_task),
+            request: f(self.request),
+        }
+    }
+
     /// The latency of one task type.
     pub fn task(&self, kind: &str) -> Duration {
         self.tasks.get(kind).copied().unwrap_or(self.default_task)
@@ -178,6 +188,19 @@ impl Cfs {
     }
 }
 
+impl Cfs {
+    /// storage.cfg's digest (PVE: SHA-1 of the file; here 40 hex digits of SHA-256 of its
+    /// content), returned by GET and checked by PUT's `digest`.
+    pub fn storage_digest(&self) -> String {
+        let text = serde_json::to_string(&self.storage).unwrap_or_default();
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .take(20)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 fn props(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
     kv.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -232,12 +255,17 @@ pub struct Node {
     pub next_pid: u32,
     /// Loopback port (set once the listener is bound).
     pub port: u16,
-    /// Bumped whenever the listener must be re-created or the cert changes.
+    /// Bumped whenever the certificate changes (open connections are then dropped, as a
+    /// pveproxy restart does).
     pub generation: u64,
+    /// The certificate is a custom `pveproxy-ssl.pem` (given in advance): a join keeps it.
+    pub custom_cert: bool,
     /// Fail the next join started on this node half-way (after the nodelist change).
     pub fail_join_halfway: u32,
-    /// Whether the listener is bound right now (maintained by the server loop).
+    /// Whether the port is listening right now (maintained by the server loop).
     pub listening: bool,
+    /// Open client connections.
+    pub connections: u32,
 }
 
 /// One request as the site saw it, including rejected ones.
@@ -270,6 +298,8 @@ pub struct SiteState {
     pub log: Vec<RequestRecord>,
     /// Task and request latencies.
     pub latencies: Latencies,
+    /// Answers that did not match the schema's `returns` ("METHOD path: problem").
+    pub return_violations: Vec<String>,
 }
 
 /// Unix time now, in seconds.

@@ -45,9 +45,30 @@ impl NodeCert {
         fingerprint_of(&self.cert_der)
     }
 
+    /// A certificate and PKCS#8 private key from PEM text (what `pveproxy-ssl.pem` and
+    /// `pveproxy-ssl.key` hold), e.g. a certificate the installer generated in advance.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> anyhow::Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|e| anyhow::anyhow!("reading the certificate PEM: {e:?}"))?;
+        let key = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| anyhow::anyhow!("reading the private key PEM (PKCS#8 expected): {e:?}"))?;
+        let this = Self {
+            cert_der: cert.to_vec(),
+            key_der: key.secret_pkcs8_der().to_vec(),
+        };
+        this.server_config()?; // the key must belong to the certificate
+        Ok(this)
+    }
+
     /// The certificate as PEM.
     pub fn cert_pem(&self) -> String {
         pem("CERTIFICATE", &self.cert_der)
+    }
+
+    /// The private key as PKCS#8 PEM.
+    pub fn key_pem(&self) -> String {
+        pem("PRIVATE KEY", &self.key_der)
     }
 
     /// The rustls server configuration serving this certificate.
@@ -112,6 +133,16 @@ mod tests {
                 .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())));
         assert!(c.cert_pem().starts_with("-----BEGIN CERTIFICATE-----\n"));
         assert!(c.server_config().is_ok());
+    }
+
+    #[test]
+    fn pem_round_trip_keeps_the_fingerprint() {
+        let c = NodeCert::generate("tappaas2").unwrap();
+        let back = NodeCert::from_pem(&c.cert_pem(), &c.key_pem()).unwrap();
+        assert_eq!(back.fingerprint(), c.fingerprint());
+        let other = NodeCert::generate("tappaas3").unwrap();
+        assert!(NodeCert::from_pem(&c.cert_pem(), &other.key_pem()).is_err());
+        assert!(NodeCert::from_pem("junk", &c.key_pem()).is_err());
     }
 
     #[test]

@@ -21,7 +21,17 @@ impl Drop for Killed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_prints_endpoints_and_serves_them() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tappaas-pve-sim"))
-        .args(["--nodes", "2", "--root-password", "lab-root-pw"])
+        .args([
+            "--node",
+            "tappaas1=10.0.0.10",
+            "--node",
+            "tappaas2=10.0.0.11",
+            "--root-password",
+            "lab-root-pw",
+            "--realistic",
+            "--latency-scale",
+            "0.01",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

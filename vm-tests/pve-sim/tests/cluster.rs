@@ -32,6 +32,13 @@ async fn three_nodes_form_one_quorate_cluster() {
     }
     assert!(site.same_cluster("tappaas1", "tappaas3"));
     assert_eq!(site.config_version("tappaas2"), Some(3));
+    // The joiners got a certificate from the cluster: the join info names the new one.
+    let log = &site.tasks("tappaas2")[0].log;
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("generated new node certificate")),
+        "{log:?}"
+    );
     let ids: Vec<u32> = site
         .corosync_nodes("tappaas1")
         .values()
@@ -82,7 +89,12 @@ async fn three_nodes_form_one_quorate_cluster() {
         ],
     )
     .await;
-    let got = pve.ok("GET", "/storage/tank1", &[]).await;
+    // One cluster, one auth key: a ticket from tappaas1 is valid on tappaas3.
+    let cross = Pve {
+        ticket: p1.ticket.clone(),
+        ..Pve::new(&n3)
+    };
+    let got = cross.ok("GET", "/storage/tank1", &[]).await;
     assert_eq!(got["type"], "zfspool");
     assert_eq!(got["nodes"], "tappaas1,tappaas2");
     assert!(site.storages("tappaas2").contains_key("tank1"));
@@ -90,6 +102,7 @@ async fn three_nodes_form_one_quorate_cluster() {
     // A task of another member is readable through this one (PVE proxies /nodes/{node}).
     let upid = site.tasks("tappaas1")[0].upid.clone();
     assert_eq!(pve.wait_task(&upid).await["type"], "clustercreate");
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,6 +172,7 @@ async fn a_join_checks_fingerprint_password_and_target() {
         st["exitstatus"],
         "cluster config '/etc/pve/corosync.conf' already exists"
     );
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,11 +191,19 @@ async fn a_member_that_boots_first_fails_then_joins_once_the_primary_is_up() {
         "500 Can't connect to 10.0.0.10:8006 (Connection refused)"
     );
 
+    n1.set_down(DownMode::Hang).await;
+    let (st, _) = join(&n2, &n1, &[]).await;
+    assert_eq!(
+        st["exitstatus"],
+        "500 Can't connect to 10.0.0.10:8006 (Connection timed out)"
+    );
+
     n1.set_up().await;
     create_cluster(&n1).await;
     let (st, _) = join(&n2, &n1, &[]).await;
     assert_eq!(st["exitstatus"], "OK");
     assert!(site.quorate("tappaas2"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +245,7 @@ async fn quorum_follows_online_members_and_guards_cluster_config() {
     assert_eq!(r.status, 595);
 
     // A hung node accepts the connection but never answers.
-    let hung = Pve::with_timeout(&n2, std::time::Duration::from_millis(300));
+    let hung = Pve::with_timeout(&n2, std::time::Duration::from_millis(500));
     let err = hung.call("GET", "/version", &[]).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
 
@@ -239,6 +261,7 @@ async fn quorum_follows_online_members_and_guards_cluster_config() {
     n3.set_up().await;
     let p3 = Pve::login(&n3).await;
     assert_eq!(p3.ok("GET", "/storage/tank2", &[]).await["pool"], "tank2");
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,6 +303,16 @@ async fn a_join_that_fails_half_way_leaves_the_node_listed_until_cleaned_up() {
         .clone();
     assert_eq!(e["online"], 0);
 
+    // A forced retry that conflicts otherwise changes nothing.
+    let (st, _) = join(&n3, &n1, &[("force", "1"), ("link0", "10.0.0.11")]).await;
+    assert_eq!(
+        st["exitstatus"],
+        "500 Node IP '10.0.0.11' already used by 'tappaas2'"
+    );
+    assert_eq!(
+        site.corosync_nodes("tappaas1")["tappaas3"].ring0_addr,
+        "10.0.0.12"
+    );
     // A plain retry is refused: the name is taken.
     let (st, _) = join(&n3, &n1, &[]).await;
     assert_eq!(st["exitstatus"], "500 can't add existing node 'tappaas3'");
@@ -289,6 +322,7 @@ async fn a_join_that_fails_half_way_leaves_the_node_listed_until_cleaned_up() {
     let (st, _) = join(&n3, &n1, &[]).await;
     assert_eq!(st["exitstatus"], "OK");
     assert!(site.same_cluster("tappaas1", "tappaas3"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,6 +350,7 @@ async fn a_half_failed_second_node_costs_the_primary_its_quorum() {
         .any(|l| l.contains("forcing overwrite of configured node 'tappaas2'")));
     assert_eq!(site.corosync_nodes("tappaas1")["tappaas2"].nodeid, 2);
     assert!(site.quorate("tappaas1") && site.quorate("tappaas2"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,6 +388,7 @@ async fn a_replaced_node_rejoins_under_its_old_name() {
     assert_eq!(site.corosync_nodes("tappaas1")["tappaas3"].nodeid, 3);
     let info = p1.ok("GET", "/cluster/config/join", &[]).await;
     assert_eq!(info["nodelist"][2]["pve_fp"], n3.fingerprint());
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +399,7 @@ async fn concurrent_joins_to_a_one_node_cluster_cost_the_second_its_quorum() {
     config
         .latencies
         .tasks
-        .insert("clusterjoin".into(), std::time::Duration::from_millis(600));
+        .insert("clusterjoin".into(), std::time::Duration::from_secs(2));
     let site = SimSite::start(config).await.unwrap();
     let [n1, n2, n3] = [1, 2, 3].map(|i| site.node(&format!("tappaas{i}")).unwrap());
     create_cluster(&n1).await;
@@ -379,4 +415,41 @@ async fn concurrent_joins_to_a_one_node_cluster_cost_the_second_its_quorum() {
     );
     assert_eq!(site.cluster_members("tappaas1").len(), 2);
     assert!(site.quorate("tappaas1"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_reissues_the_default_certificate_but_keeps_a_custom_one() {
+    let mut config = SimConfig::with_nodes(3);
+    let custom = tappaas_pve_sim::NodeCert::generate("tappaas3").unwrap();
+    config.nodes[2].certificate = Some(custom.clone());
+    let site = SimSite::start(config).await.unwrap();
+    let [n1, n2, n3] = [1, 2, 3].map(|i| site.node(&format!("tappaas{i}")).unwrap());
+    create_cluster(&n1).await;
+    let (fp1, fp2) = (n1.fingerprint(), n2.fingerprint());
+    assert_eq!(join(&n2, &n1, &[]).await.0["exitstatus"], "OK");
+    assert_eq!(join(&n3, &n1, &[]).await.0["exitstatus"], "OK");
+    assert_eq!(
+        n1.fingerprint(),
+        fp1,
+        "cluster create keeps the certificate"
+    );
+    assert_ne!(n2.fingerprint(), fp2, "pve-ssl.pem is re-issued on join");
+    assert_eq!(
+        n3.fingerprint(),
+        custom.fingerprint(),
+        "a custom pveproxy-ssl.pem is kept"
+    );
+    // A client pinning the old fingerprint is refused; the join info has the new one.
+    let stale = Pve {
+        http: common::pinned_client(&fp2, std::time::Duration::from_secs(5)),
+        ..Pve::new(&n2)
+    };
+    assert!(stale.call("GET", "/version", &[]).await.is_err());
+    let info = Pve::login(&n1)
+        .await
+        .ok("GET", "/cluster/config/join", &[])
+        .await;
+    assert_eq!(info["nodelist"][1]["pve_fp"], n2.fingerprint());
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }

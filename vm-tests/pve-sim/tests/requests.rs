@@ -263,6 +263,7 @@ async fn deliberately_wrong_requests_are_rejected_like_pve_does() {
         .requests()
         .iter()
         .all(|r| r.params.get("password").is_none_or(|p| p == "***")));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,6 +333,7 @@ async fn authentication_tickets_csrf_tokens_and_passwords() {
         r.error("password"),
         "value must be at least 8 characters long"
     );
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,6 +369,16 @@ async fn api_tokens_can_be_created_used_and_deleted() {
             &[("storage", "tank1"), ("type", "zfspool"), ("pool", "tank1")],
         )
         .await;
+    // Cluster create/join/delnode have no `permissions` in the schema: root@pam only, not its
+    // tokens.
+    let r = with_token
+        .call("POST", "/cluster/config", &[("clustername", "TAPPaaS")])
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.body["message"].as_str().unwrap()),
+        (403, "Permission check failed (user != root@pam)\n")
+    );
     // Tokens may not change passwords (allowtoken 0 in the schema).
     let r = with_token
         .call(
@@ -403,6 +415,7 @@ async fn api_tokens_can_be_created_used_and_deleted() {
         401
     );
     assert_eq!(site.tokens("tappaas1"), ["root@pam!sep"]);
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,10 +444,17 @@ async fn injected_errors_and_delays_hit_the_next_matching_requests_only() {
     assert_eq!(create_cluster(&n1).await["exitstatus"], "OK");
 
     // A delay longer than the client's timeout looks like a hang; the retry goes through.
-    site.delay_requests(None, "/cluster/config/join", 1, Duration::from_secs(2));
-    let p2 = Pve::with_timeout(&n2, Duration::from_millis(300));
-    let mut p2 = p2;
-    assert_eq!(p2.try_login(&n2.root_password()).await.status, 200);
+    site.delay_requests(None, "/cluster/config/join", 1, Duration::from_secs(5));
+    let p2 = Pve::login(&n2).await;
+    // Only the delayed call gets a short timeout, so a slow machine cannot fail the login.
+    let impatient = Pve {
+        http: common::pinned_client(&n2.fingerprint(), Duration::from_millis(800)),
+        ..Pve::new(&n2)
+    };
+    let impatient = Pve {
+        ticket: p2.ticket.clone(),
+        ..impatient
+    };
     let fp = n1.fingerprint();
     let pw = n1.root_password();
     let params = [
@@ -442,7 +462,7 @@ async fn injected_errors_and_delays_hit_the_next_matching_requests_only() {
         ("fingerprint", fp.as_str()),
         ("password", pw.as_str()),
     ];
-    let err = p2
+    let err = impatient
         .call("POST", "/cluster/config/join", &params)
         .await
         .unwrap_err();
@@ -474,6 +494,7 @@ async fn injected_errors_and_delays_hit_the_next_matching_requests_only() {
             .status,
         200
     );
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,7 +503,7 @@ async fn tasks_have_pve_upids_latency_and_logs() {
     config
         .latencies
         .tasks
-        .insert("clustercreate".into(), Duration::from_millis(400));
+        .insert("clustercreate".into(), Duration::from_millis(1500));
     let site = SimSite::start(config).await.unwrap();
     let n1 = site.node("tappaas1").unwrap();
     let pve = Pve::login(&n1).await;
@@ -515,7 +536,7 @@ async fn tasks_have_pve_upids_latency_and_logs() {
     let path = format!("/nodes/tappaas1/tasks/{}/status", common::urlencode(&upid));
     assert_eq!(pve.ok("GET", &path, &[]).await["status"], "running");
     let st = pve.wait_task(&upid).await;
-    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(started.elapsed() >= Duration::from_millis(1500));
     assert_eq!(st["exitstatus"], "OK");
     let log = pve.task_log(&upid).await;
     assert_eq!(log.last().unwrap(), "TASK OK");
@@ -526,4 +547,161 @@ async fn tasks_have_pve_upids_latency_and_logs() {
         .await
         .unwrap();
     assert_eq!(r.status, 500);
+    assert_eq!(site.return_violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_updates_honour_the_digest_and_delete_list() {
+    let site = SimSite::start(SimConfig::with_nodes(1)).await.unwrap();
+    let n1 = site.node("tappaas1").unwrap();
+    let pve = Pve::login(&n1).await;
+    pve.ok(
+        "POST",
+        "/storage",
+        &[
+            ("storage", "tank1"),
+            ("type", "zfspool"),
+            ("pool", "tank1"),
+            ("sparse", "1"),
+        ],
+    )
+    .await;
+    let got = pve.ok("GET", "/storage/tank1", &[]).await;
+    let digest = got["digest"].as_str().unwrap().to_string();
+    assert_eq!(digest.len(), 40);
+    pve.ok(
+        "PUT",
+        "/storage/tank1",
+        &[
+            ("digest", &digest),
+            ("nodes", "tappaas1"),
+            ("delete", "sparse"),
+        ],
+    )
+    .await;
+    let cfg = &site.storages("tappaas1")["tank1"];
+    assert_eq!(cfg.get("nodes").map(String::as_str), Some("tappaas1"));
+    assert!(!cfg.contains_key("sparse"));
+    // The old digest is stale now.
+    let r = pve
+        .call(
+            "PUT",
+            "/storage/tank1",
+            &[("digest", &digest), ("content", "images")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.body["message"],
+        "detected modified configuration - file changed by other user? Try again.\n"
+    );
+    let r = pve
+        .call("PUT", "/storage/tank1", &[("server", "x")])
+        .await
+        .unwrap();
+    assert_eq!(
+        r.error("server"),
+        "property is not allowed for storage type 'zfspool'"
+    );
+    pve.ok("DELETE", "/storage/tank1", &[]).await;
+    let r = pve.call("GET", "/storage/tank1", &[]).await.unwrap();
+    assert_eq!(r.body["message"], "storage 'tank1' does not exist\n");
+    assert_eq!(site.return_violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_replication_jobs_are_cluster_wide() {
+    let mut config = SimConfig::with_nodes(2);
+    config.latencies = tappaas_pve_sim::Latencies::realistic().scaled(0.01);
+    let site = SimSite::start(config).await.unwrap();
+    let [n1, n2] = [1, 2].map(|i| site.node(&format!("tappaas{i}")).unwrap());
+    create_cluster(&n1).await;
+    assert_eq!(common::join(&n2, &n1, &[]).await.0["exitstatus"], "OK");
+    assert!(
+        site.wait_for(Duration::from_secs(5), |s| s.quorate("tappaas2")
+            && s.same_cluster("tappaas1", "tappaas2"))
+            .await
+    );
+    let pve = Pve::login(&n2).await;
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/backup",
+            &[
+                ("id", "nightly"),
+                ("storage", "pbs1"),
+                ("schedule", "21:00"),
+                ("all", "1"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.body["message"], "storage 'pbs1' does not exist\n");
+    pve.ok(
+        "POST",
+        "/cluster/backup",
+        &[
+            ("id", "nightly"),
+            ("storage", "local"),
+            ("schedule", "21:00"),
+            ("all", "1"),
+            ("mode", "snapshot"),
+            ("compress", "zstd"),
+        ],
+    )
+    .await;
+    let r = pve
+        .call("POST", "/cluster/backup", &[("id", "x"), ("mode", "hot")])
+        .await
+        .unwrap();
+    assert!(
+        r.error("mode")
+            .starts_with("value 'hot' does not have a value in the enumeration"),
+        "{r:?}"
+    );
+    pve.ok(
+        "POST",
+        "/cluster/replication",
+        &[
+            ("id", "110-0"),
+            ("target", "tappaas1"),
+            ("type", "local"),
+            ("schedule", "*/15"),
+        ],
+    )
+    .await;
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/replication",
+            &[("id", "110-1"), ("target", "tappaas7"), ("type", "local")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.body["message"], "unknown node 'tappaas7'\n");
+    let p1 = Pve::login(&n1).await;
+    assert_eq!(
+        p1.ok("GET", "/cluster/backup", &[]).await[0]["id"],
+        "nightly"
+    );
+    let rep = p1.ok("GET", "/cluster/replication", &[]).await;
+    assert_eq!(
+        (rep[0]["guest"].as_u64(), rep[0]["target"].as_str()),
+        (Some(110), Some("tappaas1"))
+    );
+    assert!(site.backup_jobs("tappaas1").contains_key("nightly"));
+    assert_eq!(site.return_violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_generated_certificates_are_served() {
+    let cert = tappaas_pve_sim::NodeCert::generate("tappaas1").unwrap();
+    let mut config = SimConfig::with_nodes(1);
+    config.nodes[0].certificate =
+        Some(tappaas_pve_sim::NodeCert::from_pem(&cert.cert_pem(), &cert.key_pem()).unwrap());
+    let site = SimSite::start(config).await.unwrap();
+    let n1 = site.node("tappaas1").unwrap();
+    assert_eq!(n1.fingerprint(), cert.fingerprint());
+    Pve::login(&n1).await;
+    assert_eq!(site.return_violations(), Vec::<String>::new());
 }

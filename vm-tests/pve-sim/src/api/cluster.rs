@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 use super::{fail, spawn_task, Handled, Params, Shared, Step};
-use crate::site::{ClusterConf, CorosyncNode, SiteState};
+use crate::site::{ClusterConf, CorosyncNode, DownMode, SiteState};
+use crate::tls::NodeCert;
 
 pub(super) fn cluster_status(st: &SiteState, node: &str) -> Value {
     let mut out = Vec::new();
@@ -158,10 +159,18 @@ pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &
             ));
         };
         let peer_node = st.nodes.get(&peer).ok_or("peer vanished")?;
-        if peer_node.down.is_some() {
-            return Err(format!(
-                "500 Can't connect to {host}:8006 (Connection refused)"
-            ));
+        match peer_node.down {
+            Some(DownMode::Refuse) => {
+                return Err(format!(
+                    "500 Can't connect to {host}:8006 (Connection refused)"
+                ));
+            }
+            Some(DownMode::Hang) => {
+                return Err(format!(
+                    "500 Can't connect to {host}:8006 (Connection timed out)"
+                ));
+            }
+            None => {}
         }
         let actual = peer_node.cert.fingerprint();
         if actual != fingerprint {
@@ -184,6 +193,11 @@ pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &
             .get(&me1)
             .map(|n| n.address.clone())
             .unwrap_or_default();
+        if link0.is_none() {
+            log.push(format!(
+                "No cluster network links passed explicitly, fallback to local node IP '{my_addr}'"
+            ));
+        }
         let ring0 = link0.clone().unwrap_or(my_addr);
         let cfs = st.cfs_of_mut(&peer).ok_or("peer vanished")?;
         let Some(conf) = cfs.cluster.as_mut() else {
@@ -197,12 +211,13 @@ pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &
             if force && same {
                 log.push(format!("forcing overwrite of configured node '{me1}'"));
                 nodeid = Some(old.nodeid);
-                conf.nodes.remove(&me1);
             } else {
                 return Err(format!("500 can't add existing node '{me1}'"));
             }
         }
-        for (n, e) in &conf.nodes {
+        // The entry being overwritten (force) does not conflict with itself; nothing is
+        // changed until every check has passed.
+        for (n, e) in conf.nodes.iter().filter(|(n, _)| **n != me1) {
             if e.ring0_addr == ring0 {
                 return Err(format!("500 Node IP '{ring0}' already used by '{n}'"));
             }
@@ -255,12 +270,24 @@ pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &
         log.push("stopping pve-cluster service".into());
         log.push("backup old database to '/var/lib/pve-cluster/backup/config-sim.sql.gz'".into());
         log.push("waiting for quorum...OK".into());
-        if let Some(n) = st.nodes.get_mut(&me2) {
-            n.cfs = idx;
-        }
         log.push("(re)generate node files".into());
         log.push("generate new node certificate".into());
         log.push("merge authorized SSH keys".into());
+        if let Some(n) = st.nodes.get_mut(&me2) {
+            n.cfs = idx;
+            // pve-ssl.pem is re-issued by the cluster's CA, so a node serving it gets a new
+            // fingerprint; a custom pveproxy-ssl.pem (a pre-generated certificate) is kept.
+            if !n.custom_cert {
+                match NodeCert::generate(&me2) {
+                    Ok(c) => {
+                        n.cert = c;
+                        n.generation += 1;
+                        log.push("generated new node certificate, restart pveproxy and pvedaemon services".into());
+                    }
+                    Err(e) => log.push(format!("generating the node certificate failed: {e}")),
+                }
+            }
+        }
         log.push(format!("successfully added node '{me2}' to cluster."));
         Ok(false)
     });

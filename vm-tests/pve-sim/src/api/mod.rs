@@ -180,6 +180,10 @@ async fn dispatch(
             if !v.allow_token {
                 return ApiResponse::error(401, "API tokens are not allowed for this call");
             }
+            if v.root_only {
+                // PVE's RPCEnvironment: a method without `permissions` is for root@pam itself.
+                return ApiResponse::error(403, "Permission check failed (user != root@pam)");
+            }
             if *privsep && v.template != "/version" {
                 return ApiResponse::error(
                     403,
@@ -194,7 +198,18 @@ async fn dispatch(
     let p = Params(v.params);
     let result = route(shared, node, &req.method, &v.template, &p, &user).await;
     match result {
-        Ok(data) => ApiResponse::ok(data),
+        Ok(data) => {
+            let problems =
+                crate::returns::check(shared.schema.returns(&req.method, &v.template), &data);
+            if !problems.is_empty() {
+                let mut st = shared.lock();
+                for p in problems {
+                    st.return_violations
+                        .push(format!("{} {}: {p}", req.method, req.path));
+                }
+            }
+            ApiResponse::ok(data)
+        }
         // Handlers report per-parameter errors as a JSON object with status 400.
         Err((400, msg)) => match serde_json::from_str::<BTreeMap<String, String>>(&msg) {
             Ok(errors) => ApiResponse::params(errors),
@@ -359,22 +374,30 @@ pub(crate) fn spawn_task(
             let wait = (fraction - done).max(0.0);
             done = fraction.max(done);
             tokio::time::sleep(Duration::from_secs_f64(latency.as_secs_f64() * wait)).await;
-            let mut st = shared2.lock();
-            let mut log = Vec::new();
-            match step(&mut st, &mut log) {
-                Ok(true) => {
-                    if let Some(t) = st.task_mut(&node, &upid2) {
-                        t.log.extend(log);
+            let finished = {
+                let mut st = shared2.lock();
+                let mut log = Vec::new();
+                match step(&mut st, &mut log) {
+                    Ok(true) => {
+                        if let Some(t) = st.task_mut(&node, &upid2) {
+                            t.log.extend(log);
+                        }
+                        false
+                    }
+                    Ok(false) => {
+                        st.finish_task(&node, &upid2, log, Ok(()));
+                        true
+                    }
+                    Err(e) => {
+                        st.finish_task(&node, &upid2, log, Err(e));
+                        true
                     }
                 }
-                Ok(false) => {
-                    st.finish_task(&node, &upid2, log, Ok(()));
-                    return;
-                }
-                Err(e) => {
-                    st.finish_task(&node, &upid2, log, Err(e));
-                    return;
-                }
+            };
+            // A step may have changed a certificate or membership: wake the listeners.
+            shared2.changed.send_modify(|g| *g += 1);
+            if finished {
+                return;
             }
         }
         shared2

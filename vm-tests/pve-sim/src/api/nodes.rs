@@ -70,7 +70,7 @@ pub(super) fn node_status(shared: &Arc<Shared>, node: &str, p: &Params) -> Handl
         "cpu": 0.02,
         "loadavg": ["0.10", "0.05", "0.01"],
         "cpuinfo": {"cores": 4, "cpus": 4, "sockets": 1, "model": "Simulated CPU"},
-        "memory": {"total": 17_179_869_184_u64, "used": 2_147_483_648_u64, "free": 15_032_385_536_u64},
+        "memory": {"total": 17_179_869_184_u64, "used": 2_147_483_648_u64, "free": 15_032_385_536_u64, "available": 15_032_385_536_u64},
         "pveversion": "pve-manager/9.1.1/5c6a3e0f",
         "kversion": "Linux 6.17.2-1-pve #1 SMP PREEMPT_DYNAMIC",
         "current-kernel": {"sysname": "Linux", "release": "6.17.2-1-pve", "version": "#1 SMP", "machine": "x86_64"},

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::{fail, Handled, Params, Shared};
+use crate::returns::coerce;
 
 /// Properties each storage type accepts besides the common ones (SectionConfig options).
 pub(super) fn type_options(
@@ -88,11 +89,22 @@ pub(super) fn check_type_options(
     }
 }
 
-pub(super) fn storage_json(id: &str, cfg: &BTreeMap<String, String>) -> Value {
-    let mut v = json!({"storage": id, "digest": "0"});
+fn storage_props(shared: &Shared) -> &Value {
+    &shared.schema.parameters("POST", "/storage")["properties"]
+}
+
+pub(super) fn storage_json(
+    props: &Value,
+    id: &str,
+    cfg: &BTreeMap<String, String>,
+    digest: &str,
+) -> Value {
+    let mut v = json!({"storage": id, "digest": digest});
     for (k, val) in cfg {
         v[k] = json!(val);
     }
+    // storage.cfg is text; PVE's parser gives integers and booleans their JSON types.
+    coerce(props, &mut v);
     v
 }
 
@@ -106,7 +118,7 @@ pub(super) fn list_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Hand
                 p.get("type")
                     .is_none_or(|t| c.get("type").map(String::as_str) == Some(t))
             })
-            .map(|(id, c)| storage_json(id, c))
+            .map(|(id, c)| storage_json(storage_props(shared), id, c, &cfs.storage_digest()))
             .collect(),
     ))
 }
@@ -119,7 +131,12 @@ pub(super) fn get_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Handl
         .storage
         .get(id)
         .ok_or((500, format!("storage '{id}' does not exist")))?;
-    Ok(storage_json(id, cfg))
+    Ok(storage_json(
+        storage_props(shared),
+        id,
+        cfg,
+        &cfs.storage_digest(),
+    ))
 }
 
 pub(super) const SECRET_KEYS: &[&str] = &["password", "encryption-key"];
@@ -154,23 +171,25 @@ pub(super) fn create_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Ha
 }
 
 pub(super) fn update_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
-    let st = shared.lock();
+    let mut st = shared.lock();
     st.check_quorum(node).or_else(fail)?;
     let id = p.str("storage").to_string();
-    let kind = st
-        .cfs_of(node)
-        .and_then(|c| c.storage.get(&id))
-        .and_then(|c| c.get("type").cloned())
-        .ok_or((
-            500,
-            format!("update storage failed: storage '{id}' does not exist"),
-        ))?;
-    drop(st);
-    check_type_options(&kind, p, false)?;
-    let mut st = shared.lock();
     let cfs = st
         .cfs_of_mut(node)
         .ok_or((500, "no such node".to_string()))?;
+    if let Some(digest) = p.get("digest") {
+        if digest != cfs.storage_digest() {
+            return fail(
+                "detected modified configuration - file changed by other user? Try again.",
+            );
+        }
+    }
+    let Some(kind) = cfs.storage.get(&id).and_then(|c| c.get("type").cloned()) else {
+        return fail(format!(
+            "update storage failed: storage '{id}' does not exist"
+        ));
+    };
+    check_type_options(&kind, p, false)?;
     let mut secrets = Vec::new();
     let Some(cfg) = cfs.storage.get_mut(&id) else {
         return fail(format!(
@@ -216,11 +235,12 @@ pub(super) fn delete_storage(shared: &Arc<Shared>, node: &str, p: &Params) -> Ha
 pub(super) fn list_jobs(shared: &Arc<Shared>, node: &str, backup: bool) -> Handled {
     let st = shared.lock();
     let cfs = st.cfs_of(node).ok_or((500, "no such node".to_string()))?;
-    let jobs = if backup {
-        &cfs.backup_jobs
+    let (jobs, path) = if backup {
+        (&cfs.backup_jobs, "/cluster/backup")
     } else {
-        &cfs.replication_jobs
+        (&cfs.replication_jobs, "/cluster/replication")
     };
+    let props = &shared.schema.returns("GET", path)["items"]["properties"];
     Ok(Value::Array(
         jobs.iter()
             .map(|(id, c)| {
@@ -228,6 +248,7 @@ pub(super) fn list_jobs(shared: &Arc<Shared>, node: &str, backup: bool) -> Handl
                 for (k, val) in c {
                     v[k] = json!(val);
                 }
+                coerce(props, &mut v);
                 v
             })
             .collect(),

@@ -138,6 +138,32 @@ impl Pve {
         pve
     }
 
+    /// Log in as root@pam; `None` on a transport error or a refused login.
+    pub async fn login_opt(node: &NodeHandle) -> Option<Self> {
+        let mut pve = Self::new(node);
+        let r = pve
+            .call(
+                "POST",
+                "/access/ticket",
+                &[
+                    ("username", "root@pam"),
+                    ("password", &node.root_password()),
+                ],
+            )
+            .await
+            .ok()?;
+        (r.status == 200).then(|| {
+            pve.ticket = Some((
+                r.data()["ticket"].as_str().unwrap().to_string(),
+                r.data()["CSRFPreventionToken"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            ));
+            pve
+        })
+    }
+
     pub async fn try_login(&mut self, password: &str) -> Reply {
         let r = self
             .call(
@@ -281,17 +307,26 @@ pub async fn join_with(
         ("hostname", addr.as_str()),
         ("fingerprint", fingerprint),
         ("password", password),
-        ("link0", link0.as_str()),
     ];
+    if !extra.iter().any(|(k, _)| *k == "link0") {
+        params.push(("link0", link0.as_str()));
+    }
     params.extend_from_slice(extra);
     let upid = pve.ok("POST", "/cluster/config/join", &params).await;
     let upid = upid.as_str().unwrap().to_string();
     // Poll with fresh logins: once the join syncs, the old ticket no longer verifies.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let pve = Pve::login(node).await;
+        // The join restarts the node's API with a new certificate (unless it has a custom
+        // one) and a new auth key: a transport error or 401 here means "try again".
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let Some(pve) = Pve::login_opt(node).await else {
+            continue;
+        };
         let path = format!("/nodes/{}/tasks/{}/status", node.name(), urlencode(&upid));
-        let r = pve.call("GET", &path, &[]).await.unwrap();
+        let Ok(r) = pve.call("GET", &path, &[]).await else {
+            continue;
+        };
         // 401: the join switched the node to the cluster's auth key between our login and
         // this call; log in again.
         if r.status != 401 {
