@@ -65,7 +65,7 @@ pub fn local_fingerprint(paths: &Paths) -> anyhow::Result<Fingerprint> {
 }
 
 /// This node's configuration: manifest and site, checked against each other.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeConfig {
     /// `/etc/tappaas/node.toml`
     pub manifest: NodeManifest,
@@ -73,6 +73,17 @@ pub struct NodeConfig {
     pub site: Site,
     /// The site file's text (to remove the join secret from it after the join).
     pub site_source: String,
+}
+
+impl std::fmt::Debug for NodeConfig {
+    // The site file's text holds the join secret and the root hash: never in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("manifest", &self.manifest)
+            .field("site", &self.site)
+            .field("site_source", &"<redacted>")
+            .finish()
+    }
 }
 
 impl NodeConfig {

@@ -81,6 +81,13 @@ fn names(steps: &[StepDef]) -> Vec<&'static str> {
 }
 
 #[test]
+fn the_configuration_never_shows_the_secret() {
+    let shown = format!("{:?}", config(2, false));
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(!shown.contains("$6$"), "{shown}");
+}
+
+#[test]
 fn each_role_gets_its_steps() {
     assert_eq!(
         names(&plan(&config(1, false))),
