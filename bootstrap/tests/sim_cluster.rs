@@ -216,6 +216,7 @@ fn a_replaced_node_rejoins_under_its_old_name() {
     let primary = SimConnector {
         site: lab.site.clone(),
         node: "tappaas1".into(),
+        options: lab.options,
     };
     let api = tappaas_bootstrap::connect::Connector::local(&primary).unwrap();
     api.replication_create(&tappaas_bootstrap::pve::ReplicationJob {
@@ -274,6 +275,7 @@ fn the_simulator_rejects_a_deliberately_wrong_request() {
     let c = SimConnector {
         site: lab.site.clone(),
         node: "tappaas1".into(),
+        options: lab.options,
     };
     let api = tappaas_bootstrap::connect::Connector::local(&c).unwrap();
     let err = api
@@ -294,4 +296,44 @@ fn the_simulator_rejects_a_deliberately_wrong_request() {
     let rejected = lab.site.rejected_requests();
     assert_eq!(rejected.len(), 1, "{rejected:#?}");
     assert_eq!(rejected[0].status, 400);
+}
+
+#[test]
+fn a_hung_primary_is_a_bounded_wait_with_its_reason() {
+    let mut lab = Lab::new(Latencies::default(), &[]);
+    lab.rt
+        .block_on(lab.site.node("tappaas1").unwrap().set_down(DownMode::Hang));
+    lab.options.request_timeout = Duration::from_millis(200);
+    lab.options.retry.attempts = 1;
+    lab.timing.join_wait = Duration::from_millis(600);
+    let start = std::time::Instant::now();
+    let err = format!("{:#}", lab.run_once(2).unwrap_err());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        err.contains("gave up waiting for the primary at 10.0.0.10"),
+        "{err}"
+    );
+    assert!(err.contains("cannot reach"), "{err}");
+}
+
+#[test]
+fn transient_api_errors_are_retried_inside_a_step() {
+    let lab = Lab::new(Latencies::default(), &[]);
+    // pveproxy answers 503 while a backend restarts: the client backs off and tries again.
+    lab.site
+        .fail_requests(Some("POST"), "/storage", 2, 503, "service unavailable");
+    let results = run_all(&lab, &[1, 2, 3]);
+    for (n, r, errors) in results {
+        r.unwrap_or_else(|e| panic!("tappaas{n}: {e:#}"));
+        assert!(
+            errors.is_empty(),
+            "tappaas{n} needed a restart: {errors:#?}"
+        );
+    }
+    assert_formed(&lab);
+    assert!(lab.site.faults().is_empty(), "{:#?}", lab.site.faults());
 }

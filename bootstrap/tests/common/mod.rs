@@ -32,6 +32,7 @@ pub struct Lab {
     pub dir: tempfile::TempDir,
     pub site_toml: String,
     pub timing: Timing,
+    pub options: ClientOptions,
 }
 
 pub fn node_name(n: u8) -> String {
@@ -90,6 +91,7 @@ impl Lab {
             dir: tempfile::tempdir().unwrap(),
             site_toml,
             timing: fast_timing(),
+            options: client_options(),
         };
         for n in 1..=3 {
             lab.install(n, false);
@@ -193,6 +195,7 @@ rpool = "rpool"
         let connector = SimConnector {
             site: self.site.clone(),
             node: name,
+            options: self.options,
         };
         let systemd = FakeSystemd::default();
         let notify = Recorder::default();
@@ -241,6 +244,7 @@ pub fn client_options() -> ClientOptions {
 pub struct SimConnector {
     pub site: Arc<SimSite>,
     pub node: String,
+    pub options: ClientOptions,
 }
 
 impl Connector for SimConnector {
@@ -253,7 +257,7 @@ impl Connector for SimConnector {
                 user: "root@pam".into(),
                 password: Secret::new(n.root_password()),
             },
-            client_options(),
+            self.options,
         )?))
     }
 
@@ -274,7 +278,7 @@ impl Connector for SimConnector {
                 user: "root@pam".into(),
                 password: password.clone(),
             },
-            client_options(),
+            self.options,
         )?))
     }
 
