@@ -86,6 +86,14 @@ impl DbusSystemd {
         Ok(DbusSystemd { conn })
     }
 
+    /// Connects to the bus at `address` (`unix:path=...`), for tests with a private bus.
+    pub fn connect_to(address: &str) -> anyhow::Result<DbusSystemd> {
+        let conn = zbus::blocking::connection::Builder::address(address)
+            .and_then(|b| b.build())
+            .with_context(|| format!("connecting to D-Bus at {address}"))?;
+        Ok(DbusSystemd { conn })
+    }
+
     fn manager(&self) -> anyhow::Result<zbus::blocking::Proxy<'_>> {
         zbus::blocking::Proxy::new(&self.conn, DEST, PATH, MANAGER)
             .context("talking to systemd over D-Bus")
