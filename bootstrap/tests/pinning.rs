@@ -74,7 +74,10 @@ fn handle(tls: &mut impl ReadWrite, seen: &Mutex<Vec<String>>) -> std::io::Resul
             if let Some(v) = lower.strip_prefix("content-length:") {
                 len = v.trim().parse().unwrap_or(0);
             }
-            if lower.starts_with("cookie:") || lower.starts_with("csrfpreventiontoken:") {
+            if lower.starts_with("cookie:")
+                || lower.starts_with("csrfpreventiontoken:")
+                || lower.starts_with("authorization:")
+            {
                 auth.push_str(&format!(" [{h}]"));
             }
         }
@@ -229,4 +232,29 @@ fn a_closed_port_is_transient() {
     .unwrap();
     let err = c.cluster_status().unwrap_err();
     assert!(err.is_transient(), "{err}");
+}
+
+#[test]
+fn an_api_token_goes_in_the_authorization_header_without_a_login() {
+    let s = serve();
+    let c = PveClient::new(
+        &s.url,
+        s.fingerprint,
+        Credentials::Token {
+            id: "root@pam!tappaas-bootstrap".into(),
+            secret: Secret::new("0e9a0c6a-6c44-4b5e-8f1a-4c4a0d1f2e3b"),
+        },
+        opts(),
+    )
+    .unwrap();
+    c.cluster_status().unwrap();
+    let seen = s.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "no ticket request: {seen:?}");
+    assert!(
+        seen[0].to_ascii_lowercase().contains(
+            "[authorization: pveapitoken=root@pam!tappaas-bootstrap=0e9a0c6a-6c44-4b5e-8f1a-4c4a0d1f2e3b]"
+        ),
+        "{seen:?}"
+    );
+    assert!(!format!("{c:?}").contains("0e9a0c6a"));
 }
