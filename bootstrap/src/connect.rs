@@ -1,5 +1,5 @@
-//! How the agent reaches Proxmox APIs: its own node's (as root, with a short-lived API token
-//! made by `pveum`) and a peer's (as root@pam with the one-time join secret, the peer's
+//! How the agent reaches Proxmox APIs: its own node's (as root@pam with the join secret while
+//! that is root's password, otherwise with a short-lived API token made by `pveum`) and a peer's (as root@pam with the one-time join secret, the peer's
 //! certificate pinned). Tests replace this with one that points at the simulator.
 
 use crate::config::{local_fingerprint, Paths};
@@ -14,8 +14,12 @@ pub const TOKEN_NAME: &str = "tappaas-bootstrap";
 /// Opens API clients.
 #[cfg_attr(test, mockall::automock)]
 pub trait Connector {
-    /// This node's API, as root.
+    /// This node's API, as root: a root@pam ticket while the join secret is root's password
+    /// (cluster create, join and node removal accept nothing else, not even root's API
+    /// tokens), otherwise root's API token.
     fn local(&self) -> anyhow::Result<Box<dyn PveApi>>;
+    /// This node's API as root@pam with `password` (a ticket).
+    fn local_root(&self, password: &Secret) -> anyhow::Result<Box<dyn PveApi>>;
     /// A peer's API as root@pam with `password`, trusting only `fingerprint`.
     fn remote(
         &self,
@@ -31,7 +35,7 @@ pub trait Connector {
     fn cleanup(&self) -> anyhow::Result<()>;
 }
 
-/// The real connector: `https://<address>:8006`, a `pveum` token for the local node.
+/// The real connector: `https://<address>:8006`; for this node `https://127.0.0.1:8006`.
 pub struct NodeConnector<'a> {
     /// Where the node's certificate is.
     pub paths: Paths,
@@ -42,6 +46,8 @@ pub struct NodeConnector<'a> {
     /// The token made last, reused while the node accepts it (a join replaces the node's
     /// token store with the cluster's, which drops it).
     pub token: std::sync::Mutex<Option<Secret>>,
+    /// The site's join secret: root's password while this node's join window is open.
+    pub password: Option<Secret>,
 }
 
 impl<'a> NodeConnector<'a> {
@@ -52,7 +58,14 @@ impl<'a> NodeConnector<'a> {
             runner,
             options,
             token: std::sync::Mutex::new(None),
+            password: None,
         }
+    }
+
+    /// Logs in with `password` (the join secret) while it is root's password.
+    pub fn with_password(mut self, password: Option<Secret>) -> Self {
+        self.password = password;
+        self
     }
 
     fn client(&self, secret: Secret) -> anyhow::Result<PveClient> {
@@ -107,6 +120,14 @@ impl<'a> NodeConnector<'a> {
 
 impl Connector for NodeConnector<'_> {
     fn local(&self) -> anyhow::Result<Box<dyn PveApi>> {
+        if let Some(pw) = &self.password {
+            let api = self.local_root(pw)?;
+            match api.version() {
+                Ok(_) => return Ok(api),
+                Err(crate::pve::PveError::Login { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let cached = self.token.lock().ok().and_then(|t| t.clone());
         if let Some(secret) = cached {
             let client = self.client(secret)?;
@@ -121,6 +142,20 @@ impl Connector for NodeConnector<'_> {
             *t = Some(secret.clone());
         }
         Ok(Box::new(self.client(secret)?))
+    }
+
+    fn local_root(&self, password: &Secret) -> anyhow::Result<Box<dyn PveApi>> {
+        let fp = local_fingerprint(&self.paths)?;
+        let creds = Credentials::Password {
+            user: "root@pam".into(),
+            password: password.clone(),
+        };
+        Ok(Box::new(PveClient::new(
+            "https://127.0.0.1:8006",
+            fp,
+            creds,
+            self.options,
+        )?))
     }
 
     fn remote(

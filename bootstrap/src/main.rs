@@ -147,7 +147,8 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             let runner = SystemRunner;
             let systemd = DbusSystemd::connect()?;
             let notify = SdNotify::from_env();
-            let connector = NodeConnector::new(paths.clone(), &runner, ClientOptions::default());
+            let connector = NodeConnector::new(paths.clone(), &runner, ClientOptions::default())
+                .with_password(config.join_secret().ok());
             let env = Env {
                 paths: &paths,
                 config: &config,

@@ -69,7 +69,7 @@ fn status_plan_and_fingerprint() {
     let text = agent(&lab.root(2), &["status"]);
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
-        text.starts_with("first boot of tappaas2 (member): 2 of 6 steps done\n"),
+        text.starts_with("first boot of tappaas2 (member): 3 of 8 steps done\n"),
         "{text}"
     );
     assert!(text.contains("last error: "), "{text}");

@@ -140,7 +140,8 @@ fn a_wrong_primary_fingerprint_stops_before_the_secret_is_sent() {
     let lab = Lab::new(Latencies::default(), &[]);
     let site = std::fs::read_to_string(lab.root(2).join("etc/tappaas/site.toml")).unwrap();
     let real = lab.site.node("tappaas1").unwrap().fingerprint();
-    let wrong = format!("00{}", &real[2..]);
+    let first = if real.starts_with("00") { "11" } else { "00" };
+    let wrong = format!("{first}{}", &real[2..]);
     std::fs::write(
         lab.root(2).join("etc/tappaas/site.toml"),
         site.replace(&real, &wrong),
@@ -213,11 +214,7 @@ fn a_replaced_node_rejoins_under_its_old_name() {
         r.unwrap_or_else(|e| panic!("tappaas{n}: {e:#}"));
     }
     // A replication job to tappaas2, as the platform would have made.
-    let primary = SimConnector {
-        site: lab.site.clone(),
-        node: "tappaas1".into(),
-        options: lab.options,
-    };
+    let primary = SimConnector::new(&lab, "tappaas1");
     let api = tappaas_bootstrap::connect::Connector::local(&primary).unwrap();
     api.replication_create(&tappaas_bootstrap::pve::ReplicationJob {
         id: "110-0".into(),
@@ -272,12 +269,9 @@ fn a_replaced_node_rejoins_under_its_old_name() {
 #[test]
 fn the_simulator_rejects_a_deliberately_wrong_request() {
     let lab = Lab::new(Latencies::default(), &[]);
-    let c = SimConnector {
-        site: lab.site.clone(),
-        node: "tappaas1".into(),
-        options: lab.options,
-    };
-    let api = tappaas_bootstrap::connect::Connector::local(&c).unwrap();
+    let c = SimConnector::new(&lab, "tappaas1");
+    let root = Secret::new(lab.site.node("tappaas1").unwrap().root_password());
+    let api = tappaas_bootstrap::connect::Connector::local_root(&c, &root).unwrap();
     let err = api
         .create_cluster(&CreateCluster {
             clustername: "not a name!".into(),

@@ -15,6 +15,53 @@ fn view(api: &dyn PveApi) -> Result<ClusterView, PveError> {
     Ok(ClusterView::from_entries(&api.cluster_status()?))
 }
 
+/// Whether `e` is Proxmox refusing a write for lack of quorum (`cluster not ready - no
+/// quorum?`): while another node joins, the cluster briefly expects a vote it does not have yet.
+pub(super) fn is_no_quorum(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(c.downcast_ref::<PveError>(), Some(PveError::Api { message, .. }) if message.contains("no quorum"))
+    })
+}
+
+/// Runs a cluster-wide write once the cluster is quorate, and again (bounded) when it was
+/// refused for lack of quorum.
+pub(super) fn with_quorum<T>(
+    env: &Env<'_>,
+    mut write: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let start = Instant::now();
+    loop {
+        wait_quorate_locally(env)?;
+        match write() {
+            Err(e) if is_no_quorum(&e) && start.elapsed() < env.timing.quorum_wait => {
+                tracing::info!("retrying after a quorum blip: {e:#}");
+                std::thread::sleep(env.timing.poll);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// On the primary of a cluster still forming: the first join failed half-way, so the cluster
+/// lists the primary and a node whose vote never came, and has lost quorum; it can neither
+/// accept the retried join nor remove the entry. Expect one vote, as an operator would with
+/// `pvecm expected 1`; the retried join restores the count. Limited to that two-entry case:
+/// with more members a lost quorum may be a partition, which only an operator can judge.
+fn repair_quorum(env: &Env<'_>, v: &ClusterView) -> anyhow::Result<()> {
+    let me = env.config.name();
+    if env.config.role() == tappaas_site::Role::Primary
+        && v.cluster.is_some()
+        && !v.quorate
+        && v.nodes.len() == 2
+        && v.node_online(me)
+        && v.nodes.iter().filter(|(_, on)| *on).count() == 1
+    {
+        tracing::warn!("the cluster lost quorum to a half-joined node: expecting one vote");
+        run_ok(env.runner, &Cmd::new("pvecm", ["expected", "1"]))?;
+    }
+    Ok(())
+}
+
 /// Waits until this node's own API shows it in a quorate cluster of the site's name,
 /// reconnecting as needed (a create or join restarts the API and changes its certificate).
 pub(super) fn wait_quorate_locally(env: &Env<'_>) -> anyhow::Result<()> {
@@ -32,10 +79,13 @@ pub(super) fn wait_quorate_locally(env: &Env<'_>) -> anyhow::Result<()> {
                 Ok(v) if v.cluster.as_ref() == Some(want) && v.quorate && v.has_node(me) => {
                     Ok(Poll::Ready(()))
                 }
-                Ok(v) => Ok(Poll::Pending(format!(
-                    "cluster {:?}, quorate {}, nodes {:?}",
-                    v.cluster, v.quorate, v.nodes
-                ))),
+                Ok(v) => {
+                    repair_quorum(env, &v)?;
+                    Ok(Poll::Pending(format!(
+                        "cluster {:?}, quorate {}, nodes {:?}",
+                        v.cluster, v.quorate, v.nodes
+                    )))
+                }
                 Err(e) if e.is_transient() || matches!(e, PveError::Api { status: 401, .. }) => {
                     Ok(Poll::Pending(e.to_string()))
                 }
@@ -120,19 +170,10 @@ pub(super) fn create_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()
     wait_quorate_locally(env)
 }
 
-/// Whether root@pam can log in at `address` with `secret` (the join window is open).
-fn secret_works(
-    env: &Env<'_>,
-    address: std::net::Ipv4Addr,
-    secret: &Secret,
-) -> anyhow::Result<bool> {
-    let fp = if address == env.config.address()? {
-        local_fingerprint(env.paths)?
-    } else {
-        env.config.primary_fingerprint()?
-    };
-    let api = env.connector.remote(address, fp, secret)?;
-    match api.cluster_status() {
+/// Whether root@pam on this node accepts `secret` (the node's join window is open).
+fn secret_works(env: &Env<'_>, secret: &Secret) -> anyhow::Result<bool> {
+    let api = env.connector.local_root(secret)?;
+    match api.version() {
         Ok(_) => Ok(true),
         Err(PveError::Login { .. }) => Ok(false),
         Err(e) => Err(e.into()),
@@ -141,13 +182,12 @@ fn secret_works(
 
 pub(super) fn open_join_window(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
     let secret = env.config.join_secret()?;
-    let me = env.config.address()?;
-    if secret_works(env, me, &secret)? {
+    if secret_works(env, &secret)? {
         return Ok(());
     }
     set_root_password(env.runner, &secret)?;
     env.wait_for("the join secret to work", Duration::from_secs(60), || {
-        Ok(if secret_works(env, me, &secret)? {
+        Ok(if secret_works(env, &secret)? {
             Poll::Ready(())
         } else {
             Poll::Pending("root@pam still refuses the join secret".into())
@@ -195,16 +235,7 @@ pub(super) fn wait_for_members(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<
         };
         match view(api.as_ref()) {
             Ok(v) => {
-                let online = v.nodes.iter().filter(|(_, on)| *on).count();
-                if !v.quorate && online >= 1 && online * 2 <= v.nodes.len() {
-                    // A join that failed half-way left a listed node whose vote never came:
-                    // the cluster (still forming, nothing runs on it) lost quorum and can
-                    // neither accept the retry nor remove the entry. Expect only the online
-                    // votes, as an operator would with `pvecm expected`; the retried join
-                    // restores the count.
-                    let n = online.to_string();
-                    run_ok(env.runner, &Cmd::new("pvecm", ["expected", n.as_str()]))?;
-                }
+                repair_quorum(env, &v)?;
                 let missing: Vec<&str> = names
                     .iter()
                     .filter(|n| !v.node_online(n))
@@ -226,12 +257,11 @@ pub(super) fn wait_for_members(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<
 }
 
 pub(super) fn close_join_window(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
-    let me = env.config.address()?;
     let Ok(secret) = env.config.join_secret() else {
         // Forgotten already, so the window was closed before.
         return Ok(());
     };
-    if !secret_works(env, me, &secret)? {
+    if !secret_works(env, &secret)? {
         return Ok(());
     }
     restore_root_password(env.runner, &env.config.site.credentials.root_password_hash)?;
@@ -239,7 +269,7 @@ pub(super) fn close_join_window(env: &Env<'_>, _: &mut Memory) -> anyhow::Result
         "the join secret to stop working",
         Duration::from_secs(60),
         || {
-            Ok(if secret_works(env, me, &secret)? {
+            Ok(if secret_works(env, &secret)? {
                 Poll::Pending("root@pam still accepts the join secret".into())
             } else {
                 Poll::Ready(())

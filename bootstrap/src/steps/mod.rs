@@ -167,6 +167,17 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             wait_for_proxmox,
         ),
     ];
+    if c.multi_node() {
+        // Proxmox creates, joins and removes nodes only for a root@pam ticket (not for root's
+        // API tokens), and the join needs the primary's root password: the one-time secret is
+        // root's password on each node until its part is done.
+        v.push(step(
+            "open-join-window",
+            "make the site's one-time join secret root's password until this node's part is done"
+                .into(),
+            cluster::open_join_window,
+        ));
+    }
     let primary = c.primary().map(|p| p.name.clone()).unwrap_or_default();
     match c.role() {
         Role::Primary if c.manifest.node.replace => v.push(step(
@@ -192,13 +203,6 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             ));
             // Before the window opens: no join in flight can take the quorum this write needs.
             v.push(register_storage(c));
-            if c.multi_node() {
-                v.push(step(
-                    "open-join-window",
-                    "make the site's one-time join secret root's password while the nodes join".into(),
-                    cluster::open_join_window,
-                ));
-            }
         }
         Role::Member | Role::Backup => {
             v.push(step(
@@ -278,13 +282,13 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             "every node of the site is in the cluster and online".into(),
             cluster::wait_for_members,
         ));
+    }
+    if c.multi_node() {
         v.push(step(
             "close-join-window",
             "restore root's password from the site's hash: the join secret stops working".into(),
             cluster::close_join_window,
         ));
-    }
-    if c.role() != Role::Primary || c.multi_node() {
         v.push(step(
             "forget-join-secret",
             "remove the join secret from this node's copy of the site file".into(),

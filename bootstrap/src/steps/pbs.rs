@@ -196,6 +196,10 @@ pub(super) fn jobs(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
 }
 
 pub(super) fn storage(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+    super::cluster::with_quorum(env, || register_pbs(env))
+}
+
+fn register_pbs(env: &Env<'_>) -> anyhow::Result<()> {
     let api = env.connector.local()?;
     let list = api.storage_list()?;
     if let Some(s) = list.iter().find(|s| s.storage == STORAGE) {
@@ -266,12 +270,14 @@ pub(super) fn storage(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
 }
 
 pub(super) fn backup_job(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
-    let api = env.connector.local()?;
-    let jobs = api.backup_jobs()?;
-    if jobs.iter().any(|j| j.id.as_deref() == Some(BACKUP_JOB)) {
-        return Ok(());
-    }
-    api.backup_job_create(BACKUP_JOB, STORAGE, BACKUP_SCHEDULE)
-        .context("creating the nightly backup job")?;
-    Ok(())
+    super::cluster::with_quorum(env, || {
+        let api = env.connector.local()?;
+        let jobs = api.backup_jobs()?;
+        if jobs.iter().any(|j| j.id.as_deref() == Some(BACKUP_JOB)) {
+            return Ok(());
+        }
+        api.backup_job_create(BACKUP_JOB, STORAGE, BACKUP_SCHEDULE)
+            .context("creating the nightly backup job")?;
+        Ok(())
+    })
 }

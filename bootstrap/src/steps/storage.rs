@@ -1,7 +1,7 @@
 //! Storage steps: the node's data pools as zfspool storage of the cluster (this node added to
 //! each pool's node list), and the replication jobs a replaced node had.
 
-use crate::pve::{PveApi, StorageCreate};
+use crate::pve::{PveApi, PveError, StorageCreate};
 use crate::state::Memory;
 use anyhow::{bail, Context as _};
 
@@ -21,8 +21,16 @@ pub(crate) fn ensure_pool_storage(
             .context("listing the cluster's storage")?;
         match list.iter().find(|s| s.storage == id) {
             None => {
-                api.storage_create(&StorageCreate::zfspool(id, pool, &[node.to_string()]))
-                    .with_context(|| format!("adding zfspool storage {id}"))?;
+                match api.storage_create(&StorageCreate::zfspool(id, pool, &[node.to_string()])) {
+                    Ok(()) => {}
+                    // Another node created it since we looked: widen its list instead.
+                    Err(PveError::Api { message, .. }) if message.contains("already defined") => {
+                        continue
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("adding zfspool storage {id}"))
+                    }
+                }
             }
             Some(s) if s.kind != "zfspool" => bail!(
                 "storage {id} exists but is a {} storage, not zfspool: rename it or the pool",
@@ -56,12 +64,13 @@ pub(crate) fn ensure_pool_storage(
 }
 
 pub(super) fn register_pools(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
-    // Without quorum /etc/pve is read-only: wait for it rather than fail on the write.
-    super::cluster::wait_quorate_locally(env)?;
-    let api = env.connector.local()?;
     for (_, pool) in env.config.data_pools() {
+        // Without quorum /etc/pve is read-only: wait for it rather than fail on the write.
         // The installer registered each pool under its own name (storage.cfg seed).
-        ensure_pool_storage(api.as_ref(), &pool, &pool, env.config.name())?;
+        super::cluster::with_quorum(env, || {
+            let api = env.connector.local()?;
+            ensure_pool_storage(api.as_ref(), &pool, &pool, env.config.name())
+        })?;
     }
     Ok(())
 }
@@ -92,16 +101,19 @@ pub(super) fn restore_replication(env: &Env<'_>, memory: &mut Memory) -> anyhow:
     let Some(jobs) = memory.replication_jobs.clone() else {
         return Ok(());
     };
-    let api = env.connector.local()?;
-    let existing = api.replication_list()?;
-    for job in jobs {
-        if existing.iter().any(|e| e.id == job.id) {
-            continue;
+    super::cluster::with_quorum(env, || {
+        let api = env.connector.local()?;
+        let existing = api.replication_list()?;
+        for job in &jobs {
+            if existing.iter().any(|e| e.id == job.id) {
+                continue;
+            }
+            api.replication_create(job).with_context(|| {
+                format!("re-creating replication job {} to {}", job.id, job.target)
+            })?;
         }
-        api.replication_create(&job)
-            .with_context(|| format!("re-creating replication job {} to {}", job.id, job.target))?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -173,6 +185,39 @@ mod tests {
                 .returning(move || Ok(vec![entry(nodes)]));
             assert!(!ensure_pool_storage(&api, "tank1", "tank1", "tappaas1").unwrap());
         }
+    }
+
+    #[test]
+    fn a_storage_another_node_created_meanwhile_is_widened() {
+        let stored = Arc::new(Mutex::new(Vec::<StorageEntry>::new()));
+        let mut api = MockPveApi::new();
+        let s = stored.clone();
+        api.expect_storage_list()
+            .returning(move || Ok(s.lock().unwrap().clone()));
+        let s = stored.clone();
+        api.expect_storage_create().times(1).returning(move |_| {
+            // The other node won the race.
+            s.lock().unwrap().push(entry(Some("tappaas1")));
+            Err(PveError::Api {
+                method: "POST".into(),
+                path: "/storage".into(),
+                status: 500,
+                message: "create storage failed: storage ID 'tank1' already defined".into(),
+                errors: Default::default(),
+            })
+        });
+        let s = stored.clone();
+        api.expect_storage_set_nodes()
+            .times(1)
+            .returning(move |_, nodes| {
+                s.lock().unwrap()[0].nodes = Some(nodes.join(","));
+                Ok(())
+            });
+        assert!(ensure_pool_storage(&api, "tank1", "tank1", "tappaas2").unwrap());
+        assert_eq!(
+            stored.lock().unwrap()[0].nodes.as_deref(),
+            Some("tappaas1,tappaas2")
+        );
     }
 
     #[test]

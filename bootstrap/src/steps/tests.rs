@@ -94,10 +94,10 @@ fn each_role_gets_its_steps() {
         [
             "check-network",
             "wait-for-proxmox",
+            "open-join-window",
             "api-certificate",
             "create-cluster",
             "register-storage",
-            "open-join-window",
             "wait-for-members",
             "close-join-window",
             "forget-join-secret"
@@ -108,9 +108,11 @@ fn each_role_gets_its_steps() {
         [
             "check-network",
             "wait-for-proxmox",
+            "open-join-window",
             "wait-for-primary",
             "join-cluster",
             "register-storage",
+            "close-join-window",
             "forget-join-secret"
         ]
     );
@@ -119,6 +121,7 @@ fn each_role_gets_its_steps() {
         [
             "check-network",
             "wait-for-proxmox",
+            "open-join-window",
             "wait-for-primary",
             "join-cluster",
             "register-storage",
@@ -126,6 +129,7 @@ fn each_role_gets_its_steps() {
             "pbs-jobs",
             "pbs-storage",
             "backup-job",
+            "close-join-window",
             "forget-join-secret"
         ]
     );
@@ -134,6 +138,7 @@ fn each_role_gets_its_steps() {
         [
             "check-network",
             "wait-for-proxmox",
+            "open-join-window",
             "wait-for-primary",
             "remember-replication",
             "remove-old-node",
@@ -141,6 +146,7 @@ fn each_role_gets_its_steps() {
             "refresh-ssh-keys",
             "register-storage",
             "restore-replication",
+            "close-join-window",
             "forget-join-secret"
         ]
     );
@@ -425,23 +431,17 @@ fn a_failed_join_that_left_the_node_half_joined_says_so() {
 fn the_join_window_uses_chpasswd_with_the_secret_on_stdin_only() {
     let dir = tempfile::tempdir().unwrap();
     let paths = Paths::new(dir.path());
-    let cert = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
-    std::fs::create_dir_all(paths.at("/etc/pve/local")).unwrap();
-    std::fs::write(paths.at("/etc/pve/local/pve-ssl.pem"), cert.cert.pem()).unwrap();
-    let local_fp = Fingerprint::of_der(cert.cert.der());
     let cfg = config(1, false);
     // Which password root@pam has: the site's hash ("site") or the join secret.
     let password = Arc::new(Mutex::new("site".to_string()));
     let mut conn = MockConnector::new();
     let p = password.clone();
-    conn.expect_remote().returning(move |addr, fpr, secret| {
-        assert_eq!(addr.to_string(), "10.0.0.10");
-        assert_eq!(fpr, local_fp);
+    conn.expect_local_root().returning(move |secret| {
         let works = *p.lock().unwrap() == secret.expose();
         let mut api = MockPveApi::new();
-        api.expect_cluster_status().returning(move || {
+        api.expect_version().returning(move || {
             if works {
-                Ok(Vec::new())
+                Ok("9.1".into())
             } else {
                 Err(PveError::Login {
                     url: "u".into(),
@@ -533,6 +533,8 @@ fn the_backup_node_sets_up_pbs_with_tappaas_defaults() {
     let j = jobs.clone();
     conn.expect_local().returning(move || {
         let mut api = MockPveApi::new();
+        api.expect_cluster_status()
+            .returning(|| Ok(status(Some("TAPPaaS"), true, &[("tappaas3", true)])));
         api.expect_storage_list().returning(|| Ok(Vec::new()));
         let r2 = r.clone();
         api.expect_storage_create().returning(move |req| {
@@ -718,4 +720,58 @@ fn the_primary_installs_the_pinned_certificate_or_says_what_to_pin() {
     assert!(!paths.at(cluster::API_KEY).exists());
     // Again: nothing to do.
     cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+}
+
+#[test]
+fn a_write_refused_for_lack_of_quorum_is_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(2, false);
+    let mut conn = MockConnector::new();
+    conn.expect_local().returning(|| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status().returning(|| {
+            Ok(status(
+                Some("TAPPaaS"),
+                true,
+                &[("tappaas1", true), ("tappaas2", true)],
+            ))
+        });
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let mut tries = 0;
+    let r = cluster::with_quorum(&env, || {
+        tries += 1;
+        if tries < 3 {
+            Err(PveError::Api {
+                method: "POST".into(),
+                path: "/storage".into(),
+                status: 500,
+                message: "cluster not ready - no quorum?".into(),
+                errors: Default::default(),
+            })
+            .context("adding zfspool storage tank1")
+        } else {
+            Ok(tries)
+        }
+    });
+    assert_eq!(r.unwrap(), 3);
+    // Other errors are not retried.
+    let mut tries = 0;
+    let r: anyhow::Result<()> = cluster::with_quorum(&env, || {
+        tries += 1;
+        anyhow::bail!("storage tank1 exists but is a dir storage")
+    });
+    assert!(r.is_err());
+    assert_eq!(tries, 1);
 }

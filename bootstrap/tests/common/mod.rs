@@ -196,6 +196,8 @@ rpool = "rpool"
             site: self.site.clone(),
             node: name,
             options: self.options,
+            password: config.join_secret().ok(),
+            token: Mutex::new(None),
         };
         let systemd = FakeSystemd::default();
         let notify = Recorder::default();
@@ -239,23 +241,110 @@ pub fn client_options() -> ClientOptions {
     }
 }
 
-/// Maps management addresses to the simulator's endpoints; logs in as root@pam with the
-/// simulated node's current password (on a real node: an API token made with `pveum`).
+/// Maps management addresses to the simulator's endpoints. Opens the node's own API as the
+/// real connector does: a root@pam ticket with the join secret while that is root's password,
+/// otherwise root's API token (made through the simulator's API, standing in for `pveum`).
 pub struct SimConnector {
     pub site: Arc<SimSite>,
     pub node: String,
     pub options: ClientOptions,
+    pub password: Option<Secret>,
+    pub token: Mutex<Option<Secret>>,
+}
+
+impl SimConnector {
+    /// A connector for `node` with no join secret (API token only).
+    pub fn new(lab: &Lab, node: &str) -> SimConnector {
+        SimConnector {
+            site: lab.site.clone(),
+            node: node.into(),
+            options: lab.options,
+            password: None,
+            token: Mutex::new(None),
+        }
+    }
+
+    fn local_url_fp(&self) -> anyhow::Result<(String, Fingerprint)> {
+        let n = self.site.node(&self.node).unwrap();
+        Ok((n.url(), Fingerprint::parse(&n.fingerprint())?))
+    }
+
+    /// `pveum user token add root@pam tappaas-bootstrap --privsep 0`: root on the node needs
+    /// no password for it; here the simulator's root password stands in for that.
+    fn make_token(&self) -> anyhow::Result<Secret> {
+        let n = self.site.node(&self.node).unwrap();
+        let (url, fp) = self.local_url_fp()?;
+        let root = PveClient::new(
+            &url,
+            fp,
+            Credentials::Password {
+                user: "root@pam".into(),
+                password: Secret::new(n.root_password()),
+            },
+            self.options,
+        )?;
+        let path = "/access/users/root@pam/token/tappaas-bootstrap";
+        let _ = root.call(reqwest::Method::DELETE, path, &[]);
+        let v = root.call(
+            reqwest::Method::POST,
+            path,
+            &[("privsep".to_string(), "0".to_string())],
+        )?;
+        let value = v
+            .get("value")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| anyhow::anyhow!("no token value in {v}"))?;
+        Ok(Secret::new(value))
+    }
 }
 
 impl Connector for SimConnector {
     fn local(&self) -> anyhow::Result<Box<dyn PveApi>> {
-        let n = self.site.node(&self.node).unwrap();
+        if let Some(pw) = &self.password {
+            let api = self.local_root(pw)?;
+            match api.version() {
+                Ok(_) => return Ok(api),
+                Err(tappaas_bootstrap::pve::PveError::Login { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (url, fp) = self.local_url_fp()?;
+        let cached = self.token.lock().unwrap().clone();
+        if let Some(secret) = cached {
+            let client = PveClient::new(
+                &url,
+                fp,
+                Credentials::Token {
+                    id: "root@pam!tappaas-bootstrap".into(),
+                    secret,
+                },
+                self.options,
+            )?;
+            if client.version().is_ok() {
+                return Ok(Box::new(client));
+            }
+        }
+        let secret = self.make_token()?;
+        *self.token.lock().unwrap() = Some(secret.clone());
         Ok(Box::new(PveClient::new(
-            &n.url(),
-            Fingerprint::parse(&n.fingerprint())?,
+            &url,
+            fp,
+            Credentials::Token {
+                id: "root@pam!tappaas-bootstrap".into(),
+                secret,
+            },
+            self.options,
+        )?))
+    }
+
+    fn local_root(&self, password: &Secret) -> anyhow::Result<Box<dyn PveApi>> {
+        let (url, fp) = self.local_url_fp()?;
+        Ok(Box::new(PveClient::new(
+            &url,
+            fp,
             Credentials::Password {
                 user: "root@pam".into(),
-                password: Secret::new(n.root_password()),
+                password: password.clone(),
             },
             self.options,
         )?))
