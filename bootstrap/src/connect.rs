@@ -48,6 +48,8 @@ pub struct NodeConnector<'a> {
     pub token: std::sync::Mutex<Option<Secret>>,
     /// The site's join secret: root's password while this node's join window is open.
     pub password: Option<Secret>,
+    /// This node's API (`https://127.0.0.1:8006`).
+    pub local_url: String,
 }
 
 impl<'a> NodeConnector<'a> {
@@ -59,6 +61,7 @@ impl<'a> NodeConnector<'a> {
             options,
             token: std::sync::Mutex::new(None),
             password: None,
+            local_url: "https://127.0.0.1:8006".into(),
         }
     }
 
@@ -75,12 +78,7 @@ impl<'a> NodeConnector<'a> {
             id: format!("root@pam!{TOKEN_NAME}"),
             secret,
         };
-        Ok(PveClient::new(
-            "https://127.0.0.1:8006",
-            fp,
-            creds,
-            self.options,
-        )?)
+        Ok(PveClient::new(&self.local_url, fp, creds, self.options)?)
     }
 
     fn token(&self) -> anyhow::Result<Secret> {
@@ -151,7 +149,7 @@ impl Connector for NodeConnector<'_> {
             password: password.clone(),
         };
         Ok(Box::new(PveClient::new(
-            "https://127.0.0.1:8006",
+            &self.local_url,
             fp,
             creds,
             self.options,
