@@ -193,14 +193,18 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
                 "this node serves the certificate the site pins (installing the pre-generated one if given)".into(),
                 cluster::api_certificate,
             ));
-            v.push(step(
-                "create-cluster",
-                format!(
-                    "create cluster {} with link0 {}",
-                    c.manifest.cluster.name, c.manifest.cluster.link0
-                ),
-                cluster::create_cluster,
-            ));
+            // A single node needs no cluster (and without a join window the agent has no
+            // root@pam ticket, which the create requires).
+            if c.multi_node() {
+                v.push(step(
+                    "create-cluster",
+                    format!(
+                        "create cluster {} with link0 {}",
+                        c.manifest.cluster.name, c.manifest.cluster.link0
+                    ),
+                    cluster::create_cluster,
+                ));
+            }
             // Before the window opens: no join in flight can take the quorum this write needs.
             v.push(register_storage(c));
         }

@@ -775,3 +775,38 @@ fn a_write_refused_for_lack_of_quorum_is_tried_again() {
     assert!(r.is_err());
     assert_eq!(tries, 1);
 }
+
+#[test]
+fn a_single_node_forms_no_cluster_and_needs_no_secret() {
+    let manifest = NodeManifest {
+        format: 1,
+        site: "home".into(),
+        installed_at: "2026-11-24T10:00:00Z".parse().unwrap(),
+        plan_sha256: "00".into(),
+        node: ManifestNode {
+            name: "tappaas1".into(),
+            id: 1,
+            role: Role::Primary,
+            fqdn: "tappaas1.mgmt.internal".into(),
+            address: "10.0.0.10/24".into(),
+            replace: false,
+        },
+        cluster: ManifestCluster {
+            name: "TAPPaaS".into(),
+            primary_address: "10.0.0.10".parse().unwrap(),
+            link0: "10.0.0.10".parse().unwrap(),
+        },
+        pools: [("rpool".to_string(), "rpool".to_string())].into(),
+    };
+    let site = include_str!("../../../docs/examples/one-node-site.toml");
+    let cfg = NodeConfig::from_parts(manifest, site, "site.toml").unwrap();
+    assert_eq!(
+        names(&plan(&cfg)),
+        [
+            "check-network",
+            "wait-for-proxmox",
+            "api-certificate",
+            "register-storage"
+        ]
+    );
+}
