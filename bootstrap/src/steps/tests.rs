@@ -810,3 +810,57 @@ fn a_single_node_forms_no_cluster_and_needs_no_secret() {
         ]
     );
 }
+
+#[test]
+fn a_replacement_re_creates_the_replication_jobs_the_cluster_lost() {
+    use crate::pve::ReplicationJob;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(2, true);
+    let job = |id: &str| ReplicationJob {
+        id: id.into(),
+        target: "tappaas2".into(),
+        schedule: Some("*/15".into()),
+        source: Some("tappaas1".into()),
+        rate: None,
+        comment: None,
+    };
+    let created = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut conn = MockConnector::new();
+    let c = created.clone();
+    conn.expect_local().returning(move || {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status().returning(|| {
+            Ok(status(
+                Some("TAPPaaS"),
+                true,
+                &[("tappaas1", true), ("tappaas2", true)],
+            ))
+        });
+        // 110-0 survived the removal, 120-0 did not.
+        api.expect_replication_list()
+            .returning(move || Ok(vec![job("110-0")]));
+        let c2 = c.clone();
+        api.expect_replication_create().returning(move |j| {
+            assert_eq!(j.schedule.as_deref(), Some("*/15"));
+            c2.lock().unwrap().push(j.id.clone());
+            Ok(())
+        });
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let mut memory = Memory {
+        replication_jobs: Some(vec![job("110-0"), job("120-0")]),
+    };
+    storage::restore_replication(&env, &mut memory).unwrap();
+    assert_eq!(*created.lock().unwrap(), ["120-0"]);
+}
