@@ -81,11 +81,20 @@ impl Builder<'_> {
                     .collect(),
             },
             network,
-            cluster: Cluster {
-                name: root
-                    .table("cluster")
-                    .map(|c| str_of(c, "name"))
-                    .unwrap_or_default(),
+            cluster: match root.table("cluster") {
+                Some(c) => Cluster {
+                    name: str_of(c, "name"),
+                    join_secret: c.str("join-secret").map(String::from),
+                    primary_fingerprint: c.str("primary-fingerprint").map(String::from),
+                    join_wait_minutes: c
+                        .int("join-wait-minutes")
+                        .and_then(|v| u32::try_from(v).ok())
+                        .unwrap_or(120),
+                },
+                None => Cluster {
+                    name: String::new(),
+                    ..Cluster::default()
+                },
             },
             storage: Storage {
                 rpool: pool(storage.table("rpool").unwrap_or(&empty), "rpool"),

@@ -177,10 +177,49 @@ pub enum Upstream {
 }
 
 /// `[cluster]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cluster {
     /// Proxmox cluster name, at most 15 characters (default `TAPPaaS`).
     pub name: String,
+    /// One-time secret the other nodes join with (the primary's root password while they
+    /// join). Never logged.
+    #[serde(default)]
+    pub join_secret: Option<String>,
+    /// SHA-256 fingerprint (`AA:BB:...`, upper case) of the primary's API certificate.
+    #[serde(default)]
+    pub primary_fingerprint: Option<String>,
+    /// How long nodes wait for the primary, and the primary for the nodes (default 120).
+    #[serde(default = "default_join_wait")]
+    pub join_wait_minutes: u32,
+}
+
+fn default_join_wait() -> u32 {
+    120
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            name: "TAPPaaS".into(),
+            join_secret: None,
+            primary_fingerprint: None,
+            join_wait_minutes: default_join_wait(),
+        }
+    }
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("name", &self.name)
+            .field(
+                "join_secret",
+                &self.join_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("primary_fingerprint", &self.primary_fingerprint)
+            .field("join_wait_minutes", &self.join_wait_minutes)
+            .finish()
+    }
 }
 
 /// `[storage]`: pool names and properties shared by every node.

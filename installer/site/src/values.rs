@@ -369,6 +369,41 @@ pub(crate) fn string(kind: StrKind, s: &str, opts: &ParseOptions) -> Check<Strin
             }
             Check::Ok(t.to_string())
         }
+        StrKind::JoinSecret => {
+            if s.chars().count() < 16 {
+                // Never echo a secret back in a message.
+                err_hint(
+                    format!(
+                        "the join secret has {} characters; at least 16 are needed",
+                        s.chars().count()
+                    ),
+                    "make one with `openssl rand -base64 24`",
+                )
+            } else if !s.chars().all(|c| c.is_ascii_graphic()) {
+                err_hint(
+                    "the join secret holds blanks or characters outside printable ASCII",
+                    "make one with `openssl rand -base64 24`",
+                )
+            } else {
+                Check::Ok(s.to_string())
+            }
+        }
+        StrKind::Fingerprint => {
+            let t = s.trim();
+            let parts: Vec<&str> = t.split(':').collect();
+            if parts.len() == 32
+                && parts
+                    .iter()
+                    .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                Check::Ok(t.to_ascii_uppercase())
+            } else {
+                err_hint(
+                    format!("`{t}` is not a SHA-256 fingerprint"),
+                    "32 hex pairs separated by ':', as `tappaas-bootstrap fingerprint` or `pvenode cert info` prints it",
+                )
+            }
+        }
     }
 }
 

@@ -150,9 +150,7 @@ fn site() -> Site {
             wan_bridge: "wan".into(),
             upstream: Upstream::Dhcp,
         },
-        cluster: Cluster {
-            name: "TAPPaaS".into(),
-        },
+        cluster: Cluster::default(),
         storage: Storage {
             rpool: settings("rpool"),
             tank1: settings("tank1"),

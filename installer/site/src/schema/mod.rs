@@ -53,6 +53,10 @@ pub enum StrKind {
     Port,
     /// A DMI system serial number.
     DmiSerial,
+    /// A one-time secret: at least 16 printable ASCII characters, no blanks.
+    JoinSecret,
+    /// A SHA-256 certificate fingerprint: 32 hex pairs separated by `:`.
+    Fingerprint,
 }
 
 impl StrKind {
@@ -82,6 +86,8 @@ impl StrKind {
             StrKind::Pci => "PCI address",
             StrKind::Port => "port label",
             StrKind::DmiSerial => "DMI serial",
+            StrKind::JoinSecret => "one-time secret",
+            StrKind::Fingerprint => "SHA-256 fingerprint",
         }
     }
 }

@@ -121,8 +121,22 @@ pub static CLUSTER: Table = Table {
     title: "[cluster]",
     doc: "The Proxmox cluster the nodes form.",
     refused: &[],
-    fields: &[f("name", Ty::Str(K::ClusterName), Lit("\"TAPPaaS\""),
-        "Cluster name: letters, digits and `-`, at most 15 characters (a Proxmox rule).", "")],
+    fields: &[
+        f("name", Ty::Str(K::ClusterName), Lit("\"TAPPaaS\""),
+          "Cluster name: letters, digits and `-`, at most 15 characters (a Proxmox rule).", ""),
+        f("join-secret", Ty::Str(K::JoinSecret), Optional,
+          "One-time secret the other nodes join the primary's cluster with (at least 16 \
+           characters). The primary makes it root's password only while nodes join, then \
+           restores the `root-password-hash`; the members forget it. Needed when the site \
+           has more than one node. See docs/first-boot.md.", "\"q9V1x...\""),
+        f("primary-fingerprint", Ty::Str(K::Fingerprint), Optional,
+          "SHA-256 fingerprint of the primary's API certificate, pinned by every node that \
+           joins. `tappaas-bootstrap fingerprint` prints it on the primary. Needed when the \
+           site has more than one node.", "\"AB:01:...\""),
+        f("join-wait-minutes", Ty::Int { min: 1, max: 10080 }, Lit("120"),
+          "How long a node waits for the primary's cluster before it reports a failure (it \
+           keeps retrying after that), and how long the primary keeps the join window open.", ""),
+    ],
 };
 
 /// `[storage.rpool]`, `[storage.tank1]`, `[storage.tank2]`

@@ -1,0 +1,866 @@
+//! Step and engine tests with mocks at the boundaries (API, systemd, commands).
+
+use super::*;
+use crate::connect::MockConnector;
+use crate::pve::{ClusterStatusEntry, Fingerprint, MockPveApi, PveError, TaskStatus, Upid};
+use crate::runner::{MockRunner, Output};
+use crate::systemd::{MockNotify, MockSystemd};
+use std::sync::{Arc, Mutex};
+use tappaas_site::manifest::{ManifestCluster, ManifestNode, NodeManifest};
+
+const SITE: &str = include_str!("../../../docs/examples/three-node-site.toml");
+pub(crate) const SECRET: &str = "one-time-join-secret-0123";
+
+fn fp() -> Fingerprint {
+    Fingerprint([0xab; 32])
+}
+
+pub(crate) fn config(node: u8, replace: bool) -> NodeConfig {
+    let site = format!(
+        "{SITE}\n[cluster]\njoin-secret = \"{SECRET}\"\nprimary-fingerprint = \"{}\"\njoin-wait-minutes = 1\n",
+        fp()
+    );
+    let (name, role) = match node {
+        1 => ("tappaas1", Role::Primary),
+        2 => ("tappaas2", Role::Member),
+        _ => ("tappaas3", Role::Backup),
+    };
+    let mut pools = std::collections::BTreeMap::new();
+    pools.insert("rpool".to_string(), "rpool".to_string());
+    if node == 3 {
+        pools.insert("tank2".to_string(), "tank2".to_string());
+    } else {
+        pools.insert("tank1".to_string(), "tank1".to_string());
+    }
+    let addr = format!("10.0.0.{}", 9 + node);
+    let manifest = NodeManifest {
+        format: 1,
+        site: "community-centre".into(),
+        installed_at: "2026-11-24T10:00:00Z".parse().unwrap(),
+        plan_sha256: "00".into(),
+        node: ManifestNode {
+            name: name.into(),
+            id: node,
+            role,
+            fqdn: format!("{name}.mgmt.internal"),
+            address: format!("{addr}/24"),
+            replace,
+        },
+        cluster: ManifestCluster {
+            name: "TAPPaaS".into(),
+            primary_address: "10.0.0.10".parse().unwrap(),
+            link0: addr.parse().unwrap(),
+        },
+        pools,
+    };
+    NodeConfig::from_parts(manifest, &site, "site.toml").unwrap()
+}
+
+fn timing() -> Timing {
+    Timing {
+        unit_wait: Duration::from_millis(50),
+        join_wait: Duration::from_millis(50),
+        turn_wait: Duration::from_millis(20),
+        quorum_wait: Duration::from_millis(50),
+        poll: Duration::from_millis(1),
+        task: TaskWait {
+            timeout: Duration::from_millis(200),
+            poll: Duration::from_millis(1),
+        },
+    }
+}
+
+fn quiet() -> MockNotify {
+    let mut n = MockNotify::new();
+    n.expect_notify().return_const(());
+    n
+}
+
+fn names(steps: &[StepDef]) -> Vec<&'static str> {
+    steps.iter().map(|s| s.name).collect()
+}
+
+#[test]
+fn the_configuration_never_shows_the_secret() {
+    let shown = format!("{:?}", config(2, false));
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(!shown.contains("$6$"), "{shown}");
+}
+
+#[test]
+fn each_role_gets_its_steps() {
+    assert_eq!(
+        names(&plan(&config(1, false))),
+        [
+            "check-network",
+            "wait-for-proxmox",
+            "open-join-window",
+            "api-certificate",
+            "create-cluster",
+            "register-storage",
+            "wait-for-members",
+            "close-join-window",
+            "forget-join-secret"
+        ]
+    );
+    assert_eq!(
+        names(&plan(&config(2, false))),
+        [
+            "check-network",
+            "wait-for-proxmox",
+            "open-join-window",
+            "wait-for-primary",
+            "join-cluster",
+            "register-storage",
+            "close-join-window",
+            "forget-join-secret"
+        ]
+    );
+    assert_eq!(
+        names(&plan(&config(3, false))),
+        [
+            "check-network",
+            "wait-for-proxmox",
+            "open-join-window",
+            "wait-for-primary",
+            "join-cluster",
+            "register-storage",
+            "pbs-datastore",
+            "pbs-jobs",
+            "pbs-storage",
+            "backup-job",
+            "close-join-window",
+            "forget-join-secret"
+        ]
+    );
+    assert_eq!(
+        names(&plan(&config(2, true))),
+        [
+            "check-network",
+            "wait-for-proxmox",
+            "open-join-window",
+            "wait-for-primary",
+            "remember-replication",
+            "remove-old-node",
+            "join-cluster",
+            "refresh-ssh-keys",
+            "register-storage",
+            "restore-replication",
+            "close-join-window",
+            "forget-join-secret"
+        ]
+    );
+}
+
+fn flaky(_: &Env<'_>, m: &mut Memory) -> anyhow::Result<()> {
+    // Fails on its first attempt, as a step whose peer is not there yet.
+    if m.replication_jobs.is_none() {
+        m.replication_jobs = Some(Vec::new());
+        anyhow::bail!("the primary is not there yet")
+    }
+    Ok(())
+}
+
+fn ok(_: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+    Ok(())
+}
+
+fn never_again(_: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+    anyhow::bail!("a done step ran again")
+}
+
+#[test]
+fn the_engine_persists_failures_and_resumes_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(2, false);
+    let store = StateStore::new(paths.state());
+    let mut sd = MockSystemd::new();
+    sd.expect_disable()
+        .withf(|u| u == "tappaas-bootstrap.service")
+        .times(1)
+        .returning(|_| Ok(()));
+    let mut conn = MockConnector::new();
+    conn.expect_cleanup().times(1).returning(|| Ok(()));
+    let sent = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut notify = MockNotify::new();
+    let s = sent.clone();
+    notify
+        .expect_notify()
+        .returning(move |m| s.lock().unwrap().push(m.to_string()));
+    let runner = MockRunner::new();
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let steps = vec![
+        step("first", "first".into(), ok),
+        step("second", "second".into(), flaky),
+    ];
+    let err = run_steps(&env, &store, &steps).unwrap_err();
+    assert!(format!("{err:#}").contains("step second failed: the primary is not there yet"));
+    let st = store.load().unwrap().unwrap();
+    assert_eq!(st.step("first").unwrap().state, StepState::Done);
+    let second = st.step("second").unwrap();
+    assert_eq!(second.state, StepState::Failed);
+    assert_eq!(second.attempts, 1);
+    assert_eq!(
+        second.last_error.as_deref(),
+        Some("the primary is not there yet")
+    );
+    assert!(!paths.done_marker().exists());
+    assert!(sent
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|m| m.starts_with("STATUS=step second failed")));
+
+    // The restart: the done step is not run again, the failed one is, and the agent finishes.
+    let steps = vec![
+        step("first", "first".into(), never_again),
+        step("second", "second".into(), flaky),
+    ];
+    run_steps(&env, &store, &steps).unwrap();
+    let st = store.load().unwrap().unwrap();
+    assert!(st.all_done());
+    assert_eq!(st.step("second").unwrap().attempts, 2);
+    assert!(st.step("second").unwrap().last_error.is_none());
+    assert!(paths.done_marker().exists());
+    assert!(sent
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|m| m.starts_with("READY=1")));
+}
+
+fn status(cluster: Option<&str>, quorate: bool, nodes: &[(&str, bool)]) -> Vec<ClusterStatusEntry> {
+    let mut v = Vec::new();
+    if let Some(c) = cluster {
+        v.push(ClusterStatusEntry {
+            kind: "cluster".into(),
+            name: c.into(),
+            id: "cluster".into(),
+            nodeid: None,
+            online: None,
+            local: None,
+            ip: None,
+            quorate: Some(u8::from(quorate)),
+            nodes: Some(nodes.len() as u32),
+        });
+    }
+    for (n, on) in nodes {
+        v.push(ClusterStatusEntry {
+            kind: "node".into(),
+            name: (*n).into(),
+            id: format!("node/{n}"),
+            nodeid: None,
+            online: Some(u8::from(*on)),
+            local: None,
+            ip: None,
+            quorate: None,
+            nodes: None,
+        });
+    }
+    v
+}
+
+fn stopped_ok() -> Result<TaskStatus, PveError> {
+    Ok(TaskStatus {
+        status: "stopped".into(),
+        exitstatus: Some("OK".into()),
+    })
+}
+
+#[test]
+fn the_primary_creates_the_cluster_from_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(1, false);
+    let created = Arc::new(Mutex::new(false));
+    let mut conn = MockConnector::new();
+    let c2 = created.clone();
+    conn.expect_local().returning(move || {
+        let mut api = MockPveApi::new();
+        let c3 = c2.clone();
+        api.expect_cluster_status().returning(move || {
+            Ok(if *c3.lock().unwrap() {
+                status(Some("TAPPaaS"), true, &[("tappaas1", true)])
+            } else {
+                Vec::new()
+            })
+        });
+        let c4 = c2.clone();
+        api.expect_create_cluster()
+            .times(0..=1)
+            .returning(move |req| {
+                assert_eq!(req.clustername, "TAPPaaS");
+                assert_eq!(req.link0, "address=10.0.0.10");
+                assert_eq!(req.nodeid, Some(1));
+                *c4.lock().unwrap() = true;
+                Ok(Upid(
+                    "UPID:tappaas1:0000A:0000B:6743A0B0:clustercreate::root@pam:".into(),
+                ))
+            });
+        api.expect_task_status().returning(|n, _| {
+            assert_eq!(n, "tappaas1");
+            stopped_ok()
+        });
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    cluster::create_cluster(&env, &mut Memory::default()).unwrap();
+    assert!(*created.lock().unwrap());
+    // Again: it sees the cluster and creates nothing.
+    cluster::create_cluster(&env, &mut Memory::default()).unwrap();
+}
+
+#[test]
+fn a_node_in_another_cluster_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(2, false);
+    let mut conn = MockConnector::new();
+    conn.expect_local().returning(|| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status()
+            .returning(|| Ok(status(Some("Other"), true, &[("tappaas2", true)])));
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let err = cluster::join_cluster(&env, &mut Memory::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("already in cluster Other"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failed_join_that_left_the_node_half_joined_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(2, false);
+    let calls = Arc::new(Mutex::new(0));
+    let mut conn = MockConnector::new();
+    conn.expect_join_hostname().returning(|a| a.to_string());
+    conn.expect_remote().returning(|_, _, _| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status()
+            .returning(|| Ok(status(Some("TAPPaaS"), true, &[("tappaas1", true)])));
+        Ok(Box::new(api))
+    });
+    let c = calls.clone();
+    conn.expect_local().returning(move || {
+        let n = {
+            let mut g = c.lock().unwrap();
+            *g += 1;
+            *g
+        };
+        let mut api = MockPveApi::new();
+        // First look: no cluster; after the failed join: corosync has a cluster config.
+        api.expect_cluster_status().returning(move || {
+            Ok(if n == 1 {
+                Vec::new()
+            } else {
+                status(Some("TAPPaaS"), false, &[("tappaas2", true)])
+            })
+        });
+        api.expect_join_cluster().returning(|req| {
+            assert_eq!(req.hostname, "10.0.0.10");
+            assert_eq!(req.password, SECRET);
+            assert_eq!(req.fingerprint, fp().to_string());
+            assert_eq!(req.link0, "address=10.0.0.11");
+            assert!(!req.force);
+            Ok(Upid(
+                "UPID:tappaas2:0000A:0000B:6743A0B0:clusterjoin::root@pam:".into(),
+            ))
+        });
+        api.expect_task_status().returning(|_, _| {
+            Ok(TaskStatus {
+                status: "stopped".into(),
+                exitstatus: Some("unable to join: corosync did not start".into()),
+            })
+        });
+        api.expect_task_log()
+            .returning(|_, _| Ok(vec!["starting corosync".into()]));
+        api.expect_url()
+            .returning(|| "https://127.0.0.1:8006".into());
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let err = format!(
+        "{:#}",
+        cluster::join_cluster(&env, &mut Memory::default()).unwrap_err()
+    );
+    assert!(err.contains("half-joined"), "{err}");
+    assert!(err.contains("corosync did not start"), "{err}");
+}
+
+#[test]
+fn the_join_window_uses_chpasswd_with_the_secret_on_stdin_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(1, false);
+    // Which password root@pam has: the site's hash ("site") or the join secret.
+    let password = Arc::new(Mutex::new("site".to_string()));
+    let mut conn = MockConnector::new();
+    let p = password.clone();
+    conn.expect_local_root().returning(move |secret| {
+        let works = *p.lock().unwrap() == secret.expose();
+        let mut api = MockPveApi::new();
+        api.expect_version().returning(move || {
+            if works {
+                Ok("9.1".into())
+            } else {
+                Err(PveError::Login {
+                    url: "u".into(),
+                    user: "root@pam".into(),
+                    message: "authentication failure".into(),
+                })
+            }
+        });
+        Ok(Box::new(api))
+    });
+    let mut runner = MockRunner::new();
+    let p = password.clone();
+    runner.expect_run().returning(move |cmd| {
+        assert_eq!(cmd.program, "chpasswd");
+        let stdin = cmd.stdin.as_ref().unwrap().expose().to_string();
+        assert!(!cmd.display().contains(SECRET));
+        if cmd.args == ["-e"] {
+            assert!(stdin.starts_with("root:$6$"), "the site's hash");
+            *p.lock().unwrap() = "site".into();
+        } else {
+            assert_eq!(stdin, format!("root:{SECRET}\n"));
+            *p.lock().unwrap() = SECRET.into();
+        }
+        Ok(Output::default())
+    });
+    let (sd, notify) = (MockSystemd::new(), quiet());
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    cluster::open_join_window(&env, &mut Memory::default()).unwrap();
+    assert_eq!(*password.lock().unwrap(), SECRET);
+    cluster::open_join_window(&env, &mut Memory::default()).unwrap();
+    cluster::close_join_window(&env, &mut Memory::default()).unwrap();
+    assert_eq!(*password.lock().unwrap(), "site");
+}
+
+#[test]
+fn the_backup_node_sets_up_pbs_with_tappaas_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(3, false);
+    let cmds = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut runner = MockRunner::new();
+    let c = cmds.clone();
+    runner.expect_run().returning(move |cmd| {
+        let line = cmd.display();
+        c.lock().unwrap().push(line.clone());
+        let out = |s: &str| {
+            Ok(Output {
+                code: 0,
+                stdout: s.into(),
+                stderr: String::new(),
+            })
+        };
+        match line.as_str() {
+            "zfs list -H -o name tank2/pbs" => Ok(Output {
+                code: 1,
+                stdout: String::new(),
+                stderr: "dataset does not exist".into(),
+            }),
+            l if l.ends_with(" list --output-format json") => out("[]"),
+            l if l.contains("generate-token") => {
+                out(r#"{"tokenid":"root@pam!pve","value":"7d3c-secret"}"#)
+            }
+            _ => out(""),
+        }
+    });
+    let mut sd = MockSystemd::new();
+    sd.expect_daemon_reload().times(1).returning(|| Ok(()));
+    sd.expect_start()
+        .withf(|u| u == "proxmox-backup.service" || u == "proxmox-backup-proxy.service")
+        .times(2)
+        .returning(|_| Ok(()));
+    sd.expect_active_state().returning(|_| Ok("active".into()));
+    let pbs_cert = rcgen::generate_simple_self_signed(vec!["tappaas3".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/proxmox-backup")).unwrap();
+    std::fs::write(paths.pbs_cert(), pbs_cert.cert.pem()).unwrap();
+    let pbs_fp = Fingerprint::of_der(pbs_cert.cert.der()).to_string();
+    let registered = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let jobs = Arc::new(Mutex::new(0));
+    let mut conn = MockConnector::new();
+    let r = registered.clone();
+    let j = jobs.clone();
+    conn.expect_local().returning(move || {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status()
+            .returning(|| Ok(status(Some("TAPPaaS"), true, &[("tappaas3", true)])));
+        api.expect_storage_list().returning(|| Ok(Vec::new()));
+        let r2 = r.clone();
+        api.expect_storage_create().returning(move |req| {
+            *r2.lock().unwrap() = req.params.clone();
+            Ok(())
+        });
+        api.expect_backup_jobs().returning(|| Ok(Vec::new()));
+        let j2 = j.clone();
+        api.expect_backup_job_create()
+            .withf(|id, storage, schedule| {
+                id == "tappaas-nightly" && storage == "pbs" && schedule == "21:00"
+            })
+            .returning(move |_, _, _| {
+                *j2.lock().unwrap() += 1;
+                Ok(())
+            });
+        Ok(Box::new(api))
+    });
+    let notify = quiet();
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let mut m = Memory::default();
+    pbs::datastore(&env, &mut m).unwrap();
+    pbs::jobs(&env, &mut m).unwrap();
+    pbs::storage(&env, &mut m).unwrap();
+    pbs::backup_job(&env, &mut m).unwrap();
+    assert_eq!(*jobs.lock().unwrap(), 1);
+    let cmds = cmds.lock().unwrap().clone();
+    let expect = [
+        "zfs create -o mountpoint=/tank2/pbs tank2/pbs",
+        "proxmox-backup-manager datastore create tappaas /tank2/pbs --gc-schedule 03:00",
+        "proxmox-backup-manager datastore update tappaas --gc-schedule 03:00",
+        "proxmox-backup-manager prune-job create tappaas-prune --store tappaas --schedule 02:00 --keep-last 4 --keep-daily 14 --keep-weekly 8 --keep-monthly 12 --keep-yearly 6",
+        "proxmox-backup-manager verify-job create tappaas-verify --store tappaas --schedule 04:00 --ignore-verified true --outdated-after 30",
+        "proxmox-backup-manager user generate-token root@pam pve --output-format json",
+        "proxmox-backup-manager acl update /datastore/tappaas DatastoreAdmin --auth-id root@pam!pve",
+    ];
+    for e in expect {
+        assert!(cmds.iter().any(|c| c == e), "missing `{e}` in {cmds:#?}");
+    }
+    let dropin = std::fs::read_to_string(
+        paths.at("/etc/systemd/system/proxmox-backup-proxy.service.d/tappaas-zfs.conf"),
+    )
+    .unwrap();
+    assert!(dropin.contains("RequiresMountsFor=/tank2/pbs"), "{dropin}");
+    let params = registered.lock().unwrap().clone();
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("type"), Some("pbs"));
+    assert_eq!(get("server"), Some("10.0.0.12"));
+    assert_eq!(get("datastore"), Some("tappaas"));
+    assert_eq!(get("username"), Some("root@pam!pve"));
+    assert_eq!(get("password"), Some("7d3c-secret"));
+    assert_eq!(get("fingerprint"), Some(pbs_fp.as_str()));
+}
+
+#[test]
+fn a_replacement_refuses_to_remove_a_live_node_and_removes_a_dead_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(2, true);
+    for (online, expect_delete) in [(true, false), (false, true)] {
+        let mut conn = MockConnector::new();
+        conn.expect_local().returning(|| {
+            let mut api = MockPveApi::new();
+            api.expect_cluster_status().returning(|| Ok(Vec::new()));
+            Ok(Box::new(api))
+        });
+        conn.expect_remote().returning(move |_, _, _| {
+            let mut api = MockPveApi::new();
+            api.expect_cluster_status().returning(move || {
+                Ok(status(
+                    Some("TAPPaaS"),
+                    true,
+                    &[("tappaas1", true), ("tappaas2", online)],
+                ))
+            });
+            api.expect_delete_node()
+                .withf(|n| n == "tappaas2")
+                .times(usize::from(expect_delete))
+                .returning(|_| Ok(()));
+            Ok(Box::new(api))
+        });
+        let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+        let env = Env {
+            paths: &paths,
+            config: &cfg,
+            connector: &conn,
+            systemd: &sd,
+            notify: &notify,
+            runner: &runner,
+            timing: timing(),
+        };
+        let r = cluster::remove_old_node(&env, &mut Memory::default());
+        if online {
+            let err = r.unwrap_err();
+            assert!(
+                err.to_string().contains("refusing to remove a live node"),
+                "{err}"
+            );
+        } else {
+            r.unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_primary_installs_the_pinned_certificate_or_says_what_to_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let own = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/pve/local")).unwrap();
+    std::fs::write(paths.at("/etc/pve/local/pve-ssl.pem"), own.cert.pem()).unwrap();
+    let site_cert = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    let pinned = Fingerprint::of_der(site_cert.cert.der());
+    let mut cfg = config(1, false);
+    cfg.site.cluster.primary_fingerprint = Some(pinned.to_string());
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+
+    // Without the pinned certificate on the node: a message that says what to do.
+    let conn = MockConnector::new();
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let err = cluster::api_certificate(&env, &mut Memory::default()).unwrap_err();
+    let own_fp = Fingerprint::of_der(own.cert.der());
+    assert!(
+        err.to_string()
+            .contains(&format!("put {own_fp} into [cluster] primary-fingerprint")),
+        "{err}"
+    );
+
+    // With it: installed through the API, and the key file is gone afterwards.
+    std::fs::create_dir_all(paths.at("/etc/tappaas/tls")).unwrap();
+    std::fs::write(paths.at(cluster::API_CERT), site_cert.cert.pem()).unwrap();
+    std::fs::write(
+        paths.at(cluster::API_KEY),
+        site_cert.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let mut conn = MockConnector::new();
+    let root = dir.path().to_path_buf();
+    let pem = site_cert.cert.pem();
+    conn.expect_local().returning(move || {
+        let mut api = MockPveApi::new();
+        let root = root.clone();
+        let pem = pem.clone();
+        api.expect_set_custom_certificate()
+            .returning(move |node, cert, key| {
+                assert_eq!(node, "tappaas1");
+                assert_eq!(cert, pem);
+                assert!(key.contains("PRIVATE KEY"));
+                // What Proxmox does: pveproxy-ssl.pem, then a pveproxy restart.
+                std::fs::write(root.join("etc/pve/local/pveproxy-ssl.pem"), cert).unwrap();
+                Ok(String::new())
+            });
+        api.expect_version().returning(|| Ok("9.1".into()));
+        Ok(Box::new(api))
+    });
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+    assert_eq!(crate::config::local_fingerprint(&paths).unwrap(), pinned);
+    assert!(!paths.at(cluster::API_KEY).exists());
+    // Again: nothing to do.
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+}
+
+#[test]
+fn a_write_refused_for_lack_of_quorum_is_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(2, false);
+    let mut conn = MockConnector::new();
+    conn.expect_local().returning(|| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status().returning(|| {
+            Ok(status(
+                Some("TAPPaaS"),
+                true,
+                &[("tappaas1", true), ("tappaas2", true)],
+            ))
+        });
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let mut tries = 0;
+    let r = cluster::with_quorum(&env, || {
+        tries += 1;
+        if tries < 3 {
+            Err(PveError::Api {
+                method: "POST".into(),
+                path: "/storage".into(),
+                status: 500,
+                message: "cluster not ready - no quorum?".into(),
+                errors: Default::default(),
+            })
+            .context("adding zfspool storage tank1")
+        } else {
+            Ok(tries)
+        }
+    });
+    assert_eq!(r.unwrap(), 3);
+    // Other errors are not retried.
+    let mut tries = 0;
+    let r: anyhow::Result<()> = cluster::with_quorum(&env, || {
+        tries += 1;
+        anyhow::bail!("storage tank1 exists but is a dir storage")
+    });
+    assert!(r.is_err());
+    assert_eq!(tries, 1);
+}
+
+#[test]
+fn a_single_node_forms_no_cluster_and_needs_no_secret() {
+    let manifest = NodeManifest {
+        format: 1,
+        site: "home".into(),
+        installed_at: "2026-11-24T10:00:00Z".parse().unwrap(),
+        plan_sha256: "00".into(),
+        node: ManifestNode {
+            name: "tappaas1".into(),
+            id: 1,
+            role: Role::Primary,
+            fqdn: "tappaas1.mgmt.internal".into(),
+            address: "10.0.0.10/24".into(),
+            replace: false,
+        },
+        cluster: ManifestCluster {
+            name: "TAPPaaS".into(),
+            primary_address: "10.0.0.10".parse().unwrap(),
+            link0: "10.0.0.10".parse().unwrap(),
+        },
+        pools: [("rpool".to_string(), "rpool".to_string())].into(),
+    };
+    let site = include_str!("../../../docs/examples/one-node-site.toml");
+    let cfg = NodeConfig::from_parts(manifest, site, "site.toml").unwrap();
+    assert_eq!(
+        names(&plan(&cfg)),
+        [
+            "check-network",
+            "wait-for-proxmox",
+            "api-certificate",
+            "register-storage"
+        ]
+    );
+}
+
+#[test]
+fn a_replacement_re_creates_the_replication_jobs_the_cluster_lost() {
+    use crate::pve::ReplicationJob;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(2, true);
+    let job = |id: &str| ReplicationJob {
+        id: id.into(),
+        target: "tappaas2".into(),
+        schedule: Some("*/15".into()),
+        source: Some("tappaas1".into()),
+        rate: None,
+        comment: None,
+    };
+    let created = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut conn = MockConnector::new();
+    let c = created.clone();
+    conn.expect_local().returning(move || {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status().returning(|| {
+            Ok(status(
+                Some("TAPPaaS"),
+                true,
+                &[("tappaas1", true), ("tappaas2", true)],
+            ))
+        });
+        // 110-0 survived the removal, 120-0 did not.
+        api.expect_replication_list()
+            .returning(move || Ok(vec![job("110-0")]));
+        let c2 = c.clone();
+        api.expect_replication_create().returning(move |j| {
+            assert_eq!(j.schedule.as_deref(), Some("*/15"));
+            c2.lock().unwrap().push(j.id.clone());
+            Ok(())
+        });
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let mut memory = Memory {
+        replication_jobs: Some(vec![job("110-0"), job("120-0")]),
+    };
+    storage::restore_replication(&env, &mut memory).unwrap();
+    assert_eq!(*created.lock().unwrap(), ["120-0"]);
+}
