@@ -613,16 +613,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("outside the target"), "{err}");
-        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "written outside");
+        assert_eq!(
+            fs::read_dir(&outside).unwrap().count(),
+            0,
+            "written outside"
+        );
         // Inside the target, and outside the confinement root altogether, writes go on.
-        h.write_file(&target.join("var/lib/ok"), b"x", 0o644).unwrap();
-        h.create_dir(&target.join("var/lib/new/deeper"), 0o755).unwrap();
-        h.write_file(&dir.path().join("journal"), b"x", 0o600).unwrap();
+        h.write_file(&target.join("var/lib/ok"), b"x", 0o644)
+            .unwrap();
+        h.create_dir(&target.join("var/lib/new/deeper"), 0o755)
+            .unwrap();
+        h.write_file(&dir.path().join("journal"), b"x", 0o600)
+            .unwrap();
         // The root itself may be made, and everything in it, while it does not exist.
         let fresh = dir.path().join("fresh-target");
         let h2 = RealHost::new().confine_writes_to(&fresh);
         h2.create_dir(&fresh.join("etc"), 0o755).unwrap();
-        h2.write_file(&fresh.join("etc/hostname"), b"x", 0o644).unwrap();
+        h2.write_file(&fresh.join("etc/hostname"), b"x", 0o644)
+            .unwrap();
         // An unconfined host is what it was.
         RealHost::new()
             .write_file(&target.join("etc/hostname"), b"x", 0o644)
