@@ -165,6 +165,17 @@ pub fn to_toml(site: &Site) -> String {
 
     let _ = writeln!(o, "\n[cluster]");
     let _ = writeln!(o, "name = {}", q(&site.cluster.name));
+    // The first boot's join settings (docs/first-boot.md) are kept as loaded: the join secret
+    // stays the one the other nodes' copies of the file carry.
+    if let Some(secret) = &site.cluster.join_secret {
+        let _ = writeln!(o, "join-secret = {}", q(secret));
+    }
+    if let Some(fp) = &site.cluster.primary_fingerprint {
+        let _ = writeln!(o, "primary-fingerprint = {}", q(fp));
+    }
+    if site.cluster.join_wait_minutes != tappaas_site::Cluster::default().join_wait_minutes {
+        let _ = writeln!(o, "join-wait-minutes = {}", site.cluster.join_wait_minutes);
+    }
 
     pool(&mut o, "rpool", &site.storage.rpool);
     pool(&mut o, "tank1", &site.storage.tank1);
@@ -379,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn every_selector_kind_round_trips() {
+    fn every_selector_kind_and_the_join_settings_round_trip() {
         let src = r#"version = 1
 [site]
 name = "x"
@@ -387,6 +398,11 @@ domain = "x.example"
 admin-email = "a@x.example"
 [credentials]
 root-password-hash = "$6$erNM9Gso4420Jdng$8r6crX.dirguFugyfZr3BV6j5p15nGdpj3cmi0anwExq774Lm/TScbJCf9a5O2Trq2GNjlzD6zon7QjdOsEOb/"
+[cluster]
+name = "x-cluster"
+join-secret = "one-time-secret-0123456789"
+primary-fingerprint = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+join-wait-minutes = 30
 [network.upstream]
 mode = "static"
 address = "192.168.1.50/24"

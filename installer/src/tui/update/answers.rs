@@ -97,9 +97,7 @@ pub(super) fn empty_site() -> Site {
             wan_bridge: "wan".into(),
             upstream: tappaas_site::Upstream::Dhcp,
         },
-        cluster: tappaas_site::Cluster {
-            name: "TAPPaaS".into(),
-        },
+        cluster: tappaas_site::Cluster::default(),
         storage: tappaas_site::Storage {
             rpool: pool("rpool"),
             tank1: pool("tank1"),
