@@ -9,7 +9,9 @@
 #   importable       `zpool import` output before importing (text)
 #   lsblk            `lsblk -J` of the guest's view
 #   root_files       {path: content} of a few files of the installed root (hostname, hosts,
-#                    network interfaces, the node manifest), read from <pool>/ROOT/pve-1 mounted
+#                    network interfaces, the node manifest, what the lab's test package's
+#                    postinst recorded, policy-rc.d if it was left behind), read from
+#                    <pool>/ROOT/pve-1 mounted
 #                    read-only under an altroot
 set -u
 out=$LAB_RESULT
@@ -41,7 +43,8 @@ zfs get -Hp -o name,property,value,source all >$t/zfsget 2>/dev/null
 echo '{}' >$t/rootfiles.json
 root_ds=$(zfs list -H -o name 2>/dev/null | grep '/ROOT/pve-1$' | head -n 1)
 if [ -n "$root_ds" ] && zfs mount "$root_ds" >>$t/import.log 2>&1; then
-    for f in /etc/hostname /etc/hosts /etc/network/interfaces /etc/tappaas/node.toml; do
+    for f in /etc/hostname /etc/hosts /etc/network/interfaces /etc/tappaas/node.toml \
+             /var/lib/tappaas-lab/postinst.txt /usr/sbin/policy-rc.d; do
         [ -f "/run/lab/altroot$f" ] || continue
         jq --arg k "$f" --rawfile v "/run/lab/altroot$f" '. + {($k): $v}' $t/rootfiles.json >$t/rf.tmp \
             && mv $t/rf.tmp $t/rootfiles.json
