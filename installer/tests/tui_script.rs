@@ -261,6 +261,17 @@ fn back_and_forth_keeps_the_answers() {
 }
 
 #[test]
+fn the_chosen_layout_is_switched_on_the_console() {
+    let mut a = app("qemu-lab", None, false);
+    press_n(&mut a, KeyCode::Down, 2); // German
+    press(&mut a, KeyCode::Enter);
+    assert_eq!(a.state.screen, Screen::Hardware);
+    assert_eq!(a.state.site.site.keyboard, "de");
+    let notice = a.state.notice.clone().unwrap_or_default();
+    assert!(notice.contains("loadkeys de"), "{notice:?}");
+}
+
+#[test]
 fn ctrl_c_asks_before_quitting() {
     let mut app = app("qemu-lab", None, false);
     ctrl(&mut app, 'c');

@@ -162,6 +162,71 @@ pub fn perform(cmd: &Command) -> Option<Msg> {
                 .map(|()| path.clone())
                 .map_err(|e| format!("{e:#}")),
         )),
+        Command::SetConsoleKeymap { keyboard, simulate } => {
+            let on_vt = std::env::var("TERM").is_ok_and(|t| t == "linux");
+            Some(Msg::KeymapSet(set_console_keymap(
+                keyboard, *simulate, on_vt,
+            )))
+        }
         Command::StartInstall { .. } | Command::Quit => None,
+    }
+}
+
+/// The console (kbd) keymap for a site file's keyboard name.
+pub fn console_keymap(keyboard: &str) -> &str {
+    match keyboard {
+        "gb" => "uk",
+        "se" => "se-latin1",
+        "ch" => "de_CH-latin1",
+        "pt" => "pt-latin1",
+        other => other,
+    }
+}
+
+/// `loadkeys MAP` on the Linux console (`on_vt`); elsewhere the terminal's own layout applies
+/// (a serial console or SSH client), so nothing is done. Under `--simulate` only says it.
+fn set_console_keymap(
+    keyboard: &str,
+    simulate: bool,
+    on_vt: bool,
+) -> Result<Option<String>, String> {
+    let map = console_keymap(keyboard);
+    if simulate {
+        return Ok(Some(format!(
+            "simulated, would run `loadkeys {map}` on the console"
+        )));
+    }
+    if !on_vt {
+        return Ok(None);
+    }
+    let cmd = crate::exec::Cmd::new("loadkeys")
+        .arg(map)
+        .timeout(std::time::Duration::from_secs(10));
+    crate::exec::run_command(&cmd)
+        .map(|_| Some(format!("{map} (loadkeys {map})")))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_keymaps_are_kbd_names() {
+        assert_eq!(console_keymap("de"), "de");
+        assert_eq!(console_keymap("gb"), "uk");
+        assert_eq!(console_keymap("ch"), "de_CH-latin1");
+        assert_eq!(console_keymap("se"), "se-latin1");
+    }
+
+    #[test]
+    fn the_keymap_is_switched_only_on_the_linux_console() {
+        // A serial console or SSH: the remote terminal's layout applies, nothing is run.
+        assert_eq!(set_console_keymap("dk", false, false), Ok(None));
+        let said = set_console_keymap("dk", true, true).unwrap().unwrap();
+        assert!(
+            said.contains("loadkeys dk") && said.contains("simulated"),
+            "{said}"
+        );
     }
 }

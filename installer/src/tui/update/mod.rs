@@ -47,6 +47,8 @@ pub enum Msg {
     },
     /// The site file was saved (its path) or could not be.
     Saved(Result<String, String>),
+    /// The console's keymap was switched (what was done), left alone (`None`), or not.
+    KeymapSet(Result<Option<String>, String>),
 }
 
 /// Work for the runtime.
@@ -60,6 +62,14 @@ pub enum Command {
         password: Option<String>,
         /// The SSH key file, when one was given.
         ssh_key_path: Option<String>,
+    },
+    /// Switch the live console's keymap to the chosen layout (`loadkeys`), so the password
+    /// is typed in the layout the volunteer sees; answer with [`Msg::KeymapSet`].
+    SetConsoleKeymap {
+        /// The site file's keyboard name (`de`, `gb`, ...).
+        keyboard: String,
+        /// `--simulate`: say what would be done, do nothing.
+        simulate: bool,
     },
     /// Write the site file (0600); answer with [`Msg::Saved`].
     SaveSiteFile {
@@ -181,6 +191,19 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Command> {
                 }
                 Err(e) => s.errors = vec![format!("could not save the site file: {e}")],
             }
+            Vec::new()
+        }
+        Msg::KeymapSet(r) => {
+            // Not an error: the install goes on, but the volunteer must know which layout
+            // the password is typed in.
+            s.notice = match r {
+                Ok(Some(done)) => Some(format!("Console keyboard: {done}.")),
+                Ok(None) => None,
+                Err(e) => Some(format!(
+                    "The console keyboard could not be switched ({e}): type the password in \
+                     the layout the keys show here."
+                )),
+            };
             Vec::new()
         }
     }
@@ -425,6 +448,10 @@ fn next(s: &mut State) -> Vec<Command> {
             s.keyboard = s.focus;
             if commit(s, &cand) {
                 go(s, Screen::Hardware);
+                return vec![Command::SetConsoleKeymap {
+                    keyboard: s.site.site.keyboard.clone(),
+                    simulate: s.simulate,
+                }];
             }
         }
         Screen::Hardware => go(s, Screen::Role),
