@@ -68,7 +68,8 @@ pub fn start_install(
                         .ok()
                         .and_then(|p| p.parent().map(|d| d.join("tappaas-bootstrap")))
                         .filter(|p| p.is_file());
-                    install::execute(&plan, &site, &src, &ctx, &RealHost::new(), &mut sink)
+                    let host = RealHost::new().confine_writes_to(&ctx.target);
+                    install::execute(&plan, &site, &src, &ctx, &host, &mut sink)
                 }
             };
             let _ = tx.send(Msg::InstallEnded(
