@@ -15,6 +15,7 @@ pub mod glob;
 pub mod manifest;
 pub mod model;
 mod net;
+pub mod pem;
 pub mod schema;
 mod semantic;
 pub mod size;
