@@ -7,6 +7,7 @@
 
 mod build;
 mod build_disks;
+pub mod copy;
 mod creds;
 pub mod diag;
 mod disknames;
