@@ -480,3 +480,25 @@ fn only_the_primary_gets_the_key() {
         }
     }
 }
+
+/// A key that is not the certificate's is refused before anything is written, naming the field.
+#[test]
+fn a_key_that_is_not_the_certificates_is_refused() {
+    let other = tappaas_installer::joinkeys::generate(&tappaas_installer::joinkeys::PrimaryId {
+        name: "tappaas1".into(),
+        address: "10.0.0.10".parse().unwrap(),
+    })
+    .unwrap();
+    let src = site_with_primary_keys("qemu-lab").replace(TLS_KEY, &other.key_pem);
+    let (plan, site) = plan_site("qemu-lab", &src, "tappaas1");
+    let err = system::render(&plan, &site, &src, &ids()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("primary-key is not the key of its primary-certificate"),
+        "{msg}"
+    );
+    assert!(!msg.contains("PRIVATE"), "{msg}");
+    // Members do not get the key, so they do not check it.
+    let (plan, site) = plan_site("qemu-lab", &src, "tappaas2");
+    assert!(system::render(&plan, &site, &src, &ids()).is_ok());
+}

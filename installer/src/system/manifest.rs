@@ -126,7 +126,7 @@ pub(super) fn render(
     }
 
     let unit = format!("/etc/systemd/system/{BOOTSTRAP_UNIT}");
-    let mut out = primary_tls(plan, site);
+    let mut out = primary_tls(plan, site)?;
     out.extend(vec![
         RenderedFile::dir("/etc/tappaas", 0o755),
         RenderedFile::text("/etc/tappaas/node.toml", node_toml, 0o600),
@@ -177,19 +177,45 @@ pub const TLS_DIR: &str = "/etc/tappaas/tls";
 /// On the primary only, when the site carries them: the primary's API certificate (public) and
 /// its key (secret, root only), for `api-certificate` to install into Proxmox at first boot. The
 /// other nodes never get the key: whoever holds it can pose as the primary to joining nodes.
-fn primary_tls(plan: &Plan, site: &Site) -> Vec<RenderedFile> {
+fn primary_tls(plan: &Plan, site: &Site) -> Result<Vec<RenderedFile>, RenderError> {
     let c = &site.cluster;
     let (Role::Primary, Some(cert), Some(key)) =
         (plan.node.role, &c.primary_certificate, &c.primary_key)
     else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    vec![
+    check_key_pair(cert, key)?;
+    Ok(vec![
         RenderedFile::dir(TLS_DIR, 0o700),
         RenderedFile::text(&format!("{TLS_DIR}/api.pem"), cert.clone(), 0o644),
         RenderedFile {
             secret: true,
             ..RenderedFile::text(&format!("{TLS_DIR}/api.key"), key.clone(), 0o600)
         },
-    ]
+    ])
+}
+
+/// A key that is not the certificate's would only show at the primary's first boot, as a
+/// pveproxy that cannot serve: refuse it before anything is written. Keys in forms rcgen does
+/// not read (traditional EC or RSA PEM) are left to Proxmox.
+fn check_key_pair(cert: &str, key: &str) -> Result<(), RenderError> {
+    use rcgen::PublicKeyData;
+    let Ok(pair) = rcgen::KeyPair::from_pem(key) else {
+        return Ok(());
+    };
+    let spki = pair.subject_public_key_info();
+    let der = tappaas_site::pem::certificate_der(cert).map_err(|e| {
+        invalid(
+            "/etc/tappaas/tls/api.pem",
+            format!("primary-certificate {e}"),
+        )
+    })?;
+    if spki.is_empty() || !der.windows(spki.len()).any(|w| w == spki.as_slice()) {
+        return Err(invalid(
+            "/etc/tappaas/tls/api.key",
+            "the site's primary-key is not the key of its primary-certificate (make a matching \
+             pair with `tappaas-installer join-keys`)",
+        ));
+    }
+    Ok(())
 }
