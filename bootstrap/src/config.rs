@@ -192,12 +192,13 @@ impl NodeConfig {
             .context("the site file has no [cluster] join-secret (needed by a site with more than one node; the members may already have removed theirs after joining)")
     }
 
-    /// The primary's pinned fingerprint.
+    /// The primary's pinned fingerprint: `primary-fingerprint`, or the fingerprint of
+    /// `primary-certificate` when the site gives only the certificate.
     pub fn primary_fingerprint(&self) -> anyhow::Result<Fingerprint> {
-        let fp = self.site.cluster.primary_fingerprint.as_deref().context(
-            "the site file has no [cluster] primary-fingerprint: run `tappaas-bootstrap fingerprint` on the primary and add it",
+        let fp = self.site.cluster.pinned_fingerprint().context(
+            "the site file has neither [cluster] primary-fingerprint nor primary-certificate: run `tappaas-bootstrap fingerprint` on the primary and add it as primary-fingerprint (or make the primary's certificate in advance with `tappaas-installer join-keys`)",
         )?;
-        Ok(Fingerprint::parse(fp)?)
+        Ok(Fingerprint::parse(&fp)?)
     }
 
     /// How long to wait for the primary (and the primary for the nodes).

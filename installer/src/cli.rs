@@ -64,6 +64,15 @@ pub enum Command {
     Install(InstallArgs),
     /// List the known hardware profiles.
     Profiles,
+    /// Print a [cluster] table with a fresh join secret and the primary's certificate and key.
+    ///
+    /// With it a multi-node site file is complete: no node needs a manual step, and the
+    /// primary's fingerprint is known before it is installed (docs/first-boot.md). The
+    /// certificate is ECDSA P-256, self-signed, valid for 10 years.
+    ///
+    /// The output holds secrets: redirect it into the site file (or a file only you can read)
+    /// and keep that file like a key until the site is up. Nothing secret goes to stderr.
+    JoinKeys(JoinKeysArgs),
     /// Print generated reference documentation.
     Docs {
         /// Which document: `site-file` or `cli`.
@@ -98,6 +107,21 @@ pub struct ValidateArgs {
     /// Print the diagnostics as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `join-keys`
+#[derive(Debug, Args)]
+pub struct JoinKeysArgs {
+    /// Also set the cluster's name (at most 15 letters, digits and `-`) [default: the site's
+    /// default, TAPPaaS]
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// The primary's management address, written into its certificate.
+    #[arg(long, value_name = "IP", default_value = "10.0.0.10")]
+    pub primary_address: std::net::Ipv4Addr,
+    /// The primary's host name, written into its certificate.
+    #[arg(long, value_name = "NAME", default_value = "tappaas1")]
+    pub primary_name: String,
 }
 
 /// `plan`
@@ -177,6 +201,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate(a) => cmd_validate(a),
         Command::Plan(a) => cmd_plan(a),
         Command::Install(a) => cmd_install(a),
+        Command::JoinKeys(a) => cmd_join_keys(a),
         Command::Profiles => {
             for p in profile::profiles() {
                 println!("{:<24} {}", p.id, p.name);
@@ -191,6 +216,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn cmd_join_keys(a: JoinKeysArgs) -> Result<ExitCode> {
+    use crate::joinkeys;
+    let keys = joinkeys::generate(&joinkeys::PrimaryId {
+        name: a.primary_name,
+        address: a.primary_address,
+    })?;
+    let text = joinkeys::snippet(&keys, a.cluster_name.as_deref())?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to standard output")?;
+    // Only the public half goes to the terminal's other stream.
+    eprintln!(
+        "made a join secret and the primary's certificate (fingerprint {}); the [cluster] table \
+         on standard output holds secrets: keep it like a key",
+        keys.fingerprint
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The CLI reference in Markdown, generated from the clap definitions (docs/cli.md).

@@ -6,6 +6,7 @@ pub mod disk;
 pub mod exec;
 pub mod install;
 pub mod inventory;
+pub mod joinkeys;
 pub mod plan;
 pub mod preflight;
 pub mod probe;

@@ -179,3 +179,85 @@ fn no_subcommand_without_a_terminal_prints_usage_and_exits_2() {
     let o = run(&["--simulate", "qemu-lab", "profiles"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `join-keys` prints a `[cluster]` table that makes the example site installable unattended:
+/// it validates, its fingerprint comment is what every node pins, the secret is fresh and long,
+/// and nothing secret goes to stderr.
+#[test]
+fn join_keys_completes_a_multi_node_site() {
+    let o = run(&[
+        "join-keys",
+        "--cluster-name",
+        "lab-cluster",
+        "--primary-address",
+        "10.0.0.10",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let snippet = text(&o.stdout);
+    let stderr = text(&o.stderr);
+
+    let example = std::fs::read_to_string(repo().join(EXAMPLE)).unwrap();
+    assert!(
+        !example.contains("\n[cluster]"),
+        "the example gained a [cluster] table"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.toml");
+    std::fs::write(&path, format!("{example}\n{snippet}")).unwrap();
+    let v = run(&["validate", path.to_str().unwrap()]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}{}",
+        text(&v.stdout),
+        text(&v.stderr)
+    );
+
+    let site = tappaas_site::parse(
+        &std::fs::read_to_string(&path).unwrap(),
+        &tappaas_site::ParseOptions::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", tappaas_site::render_all(&d, "site.toml")));
+    let c = &site.cluster;
+    assert_eq!(c.name, "lab-cluster");
+    let commented = snippet
+        .lines()
+        .find_map(|l| l.strip_prefix("# primary-fingerprint: "))
+        .expect("a fingerprint comment");
+    assert_eq!(c.primary_fingerprint, None);
+    assert_eq!(c.pinned_fingerprint().as_deref(), Some(commented));
+    assert!(stderr.contains(commented), "{stderr}");
+    let secret = c.join_secret.clone().expect("a join secret");
+    assert!(secret.len() >= 24, "{secret}");
+    let key = c.primary_key.clone().expect("a key");
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{key}");
+    assert!(c.primary_certificate.is_some());
+
+    // Nothing secret on stderr.
+    assert!(!stderr.contains(&secret), "{stderr}");
+    assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+    for line in key.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!stderr.contains(line), "{stderr}");
+    }
+
+    // Every run makes new keys.
+    let again = text(&run(&["join-keys"]).stdout);
+    assert!(!again.contains(&secret));
+    assert!(!again.contains(commented));
+    assert!(!again.contains("name = "), "{again}");
+}
+
+#[test]
+fn join_keys_refuses_a_bad_cluster_name_without_printing_keys() {
+    let o = run(&["join-keys", "--cluster-name", "a name with blanks"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("--cluster-name"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(&["join-keys", "--primary-address", "10.0.0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+}

@@ -360,3 +360,145 @@ fn rendering_is_deterministic_and_sorted() {
         }
     }
 }
+
+/// A test-only certificate and key (made with openssl; never used outside the tests).
+const TLS_CERT: &str = include_str!("../site/tests/data/primary.pem");
+const TLS_KEY: &str = include_str!("../site/tests/data/primary.key");
+
+/// The golden site with the primary's certificate and key in `[cluster]`.
+fn site_with_primary_keys(profile_id: &str) -> String {
+    with_tables(
+        &golden_site(profile_id),
+        &format!(
+            "[cluster]\njoin-secret = \"one-time-secret-0123456789\"\n\
+             primary-certificate = \"\"\"\n{TLS_CERT}\"\"\"\nprimary-key = \"\"\"\n{TLS_KEY}\"\"\"\n"
+        ),
+    )
+}
+
+/// With the site's certificate and key, the primary gets them where its first boot's
+/// `api-certificate` step looks (the key root-only and secret); nothing else changes but the
+/// copy of the site file.
+#[test]
+fn the_primary_gets_the_sites_certificate_and_key() {
+    let plain = render("qemu-lab", &golden_site("qemu-lab"), "tappaas1");
+    let src = site_with_primary_keys("qemu-lab");
+    let files = render("qemu-lab", &src, "tappaas1");
+    let got: Vec<(String, String, bool)> = files
+        .iter()
+        .filter(|f| f.path.starts_with("/etc/tappaas/tls"))
+        .map(|f| {
+            let kind = match f.content {
+                FileContent::Dir => format!("dir {:04o}", f.mode),
+                _ => format!("file {:04o}", f.mode),
+            };
+            (f.path.display().to_string(), kind, f.secret)
+        })
+        .collect();
+    let want = [
+        ("/etc/tappaas/tls", "dir 0700", false),
+        ("/etc/tappaas/tls/api.key", "file 0600", true),
+        ("/etc/tappaas/tls/api.pem", "file 0644", false),
+    ];
+    let want: Vec<(String, String, bool)> = want
+        .iter()
+        .map(|(p, k, s)| (p.to_string(), k.to_string(), *s))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        by_path(&files)[Path::new(system::TLS_DIR)].path,
+        Path::new("/etc/tappaas/tls")
+    );
+    assert_eq!(text(&files, "/etc/tappaas/tls/api.pem"), TLS_CERT);
+    assert_eq!(text(&files, "/etc/tappaas/tls/api.key"), TLS_KEY);
+    let key = by_path(&files)[Path::new("/etc/tappaas/tls/api.key")];
+    assert!(!format!("{key:?}").contains("PRIVATE KEY"), "{key:?}");
+    // Everything else is as without the keys (the site file's copy: see only_the_primary_gets_the_key).
+    let others: Vec<&RenderedFile> = files
+        .iter()
+        .filter(|f| {
+            !f.path.starts_with("/etc/tappaas/tls") && f.path != Path::new("/etc/tappaas/site.toml")
+        })
+        .collect();
+    let plain: Vec<&RenderedFile> = plain
+        .iter()
+        .filter(|f| f.path != Path::new("/etc/tappaas/site.toml"))
+        .collect();
+    assert_eq!(others, plain);
+}
+
+/// The key lets whoever holds it pose as the primary to joining nodes: the members and the
+/// backup node never get it (nor the certificate as a file), and on the primary it is only in
+/// secret, root-only files.
+#[test]
+fn only_the_primary_gets_the_key() {
+    let body: String = TLS_KEY
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    for id in profile::ids() {
+        let src = site_with_primary_keys(id);
+        for (node, role) in NODES {
+            let (plan, site) = plan_site(id, &src, node);
+            let files = system::render(&plan, &site, &src, &ids()).unwrap();
+            let tls: Vec<&RenderedFile> = files
+                .iter()
+                .filter(|f| f.path.starts_with(system::TLS_DIR))
+                .collect();
+            let holders: Vec<&Path> = files
+                .iter()
+                .filter(|f| {
+                    f.bytes_content().is_some_and(|b| {
+                        let s = String::from_utf8_lossy(b).replace('\n', "");
+                        s.contains(&body)
+                    })
+                })
+                .map(|f| f.path.as_path())
+                .collect();
+            if role == "primary" {
+                assert_eq!(tls.len(), 3, "{id} {node}");
+                assert_eq!(
+                    holders,
+                    [Path::new("/etc/tappaas/tls/api.key")],
+                    "{id} {node}"
+                );
+                let key = by_path(&files)[Path::new("/etc/tappaas/tls/api.key")];
+                assert!(key.secret && key.mode == 0o600, "{id} {node}: {key:?}");
+            } else {
+                assert!(tls.is_empty(), "{id} {node} ({role}): {tls:?}");
+                assert!(holders.is_empty(), "{id} {node} ({role}): {holders:?}");
+            }
+            // Every node's copy of the site file pins the certificate by its fingerprint.
+            let copy = text(&files, "/etc/tappaas/site.toml");
+            assert!(!copy.contains("PRIVATE KEY") && !copy.contains("BEGIN CERTIFICATE"));
+            let back = tappaas_site::parse(copy, &tappaas_site::ParseOptions::default()).unwrap();
+            assert_eq!(
+                back.cluster.primary_fingerprint,
+                site.cluster.pinned_fingerprint(),
+                "{id} {node}"
+            );
+        }
+    }
+}
+
+/// A key that is not the certificate's is refused before anything is written, naming the field.
+#[test]
+fn a_key_that_is_not_the_certificates_is_refused() {
+    let other = tappaas_installer::joinkeys::generate(&tappaas_installer::joinkeys::PrimaryId {
+        name: "tappaas1".into(),
+        address: "10.0.0.10".parse().unwrap(),
+    })
+    .unwrap();
+    let src = site_with_primary_keys("qemu-lab").replace(TLS_KEY, &other.key_pem);
+    let (plan, site) = plan_site("qemu-lab", &src, "tappaas1");
+    let err = system::render(&plan, &site, &src, &ids()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("primary-key is not the key of its primary-certificate"),
+        "{msg}"
+    );
+    assert!(!msg.contains("PRIVATE"), "{msg}");
+    // Members do not get the key, so they do not check it.
+    let (plan, site) = plan_site("qemu-lab", &src, "tappaas2");
+    assert!(system::render(&plan, &site, &src, &ids()).is_ok());
+}

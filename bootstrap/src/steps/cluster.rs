@@ -101,11 +101,11 @@ pub const API_CERT: &str = "/etc/tappaas/tls/api.pem";
 pub const API_KEY: &str = "/etc/tappaas/tls/api.key";
 
 pub(super) fn api_certificate(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
-    let Some(pinned) = env.config.site.cluster.primary_fingerprint.as_deref() else {
+    let Some(pinned) = env.config.site.cluster.pinned_fingerprint() else {
         // Nothing pinned yet: the operator reads this node's fingerprint after this boot.
         return Ok(());
     };
-    let pinned = crate::pve::Fingerprint::parse(pinned)?;
+    let pinned = crate::pve::Fingerprint::parse(&pinned)?;
     let served = local_fingerprint(env.paths)?;
     if served == pinned {
         return Ok(());
@@ -318,7 +318,7 @@ pub(super) fn wait_for_primary(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<
                 "the primary refuses the join secret: its join window is not open yet, or its site file has another secret".into(),
             )),
             Err(e @ PveError::FingerprintMismatch { .. }) => Err(anyhow::Error::new(e).context(
-                "the primary's certificate is not the one the site file pins (cluster.primary-fingerprint)",
+                "the primary's certificate is not the one the site file pins (cluster.primary-fingerprint, or the fingerprint of cluster.primary-certificate)",
             )),
             Err(e) if e.is_transient() => Ok(Poll::Pending(e.to_string())),
             Err(e) => Err(e.into()),

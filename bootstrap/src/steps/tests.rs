@@ -16,10 +16,17 @@ fn fp() -> Fingerprint {
 }
 
 pub(crate) fn config(node: u8, replace: bool) -> NodeConfig {
-    let site = format!(
-        "{SITE}\n[cluster]\njoin-secret = \"{SECRET}\"\nprimary-fingerprint = \"{}\"\njoin-wait-minutes = 1\n",
-        fp()
-    );
+    config_with(
+        node,
+        replace,
+        &format!("primary-fingerprint = \"{}\"\n", fp()),
+    )
+}
+
+/// A node of the example site whose `[cluster]` pins the primary with `pin` (TOML lines).
+fn config_with(node: u8, replace: bool, pin: &str) -> NodeConfig {
+    let site =
+        format!("{SITE}\n[cluster]\njoin-secret = \"{SECRET}\"\n{pin}join-wait-minutes = 1\n");
     let (name, role) = match node {
         1 => ("tappaas1", Role::Primary),
         2 => ("tappaas2", Role::Member),
@@ -720,6 +727,60 @@ fn the_primary_installs_the_pinned_certificate_or_says_what_to_pin() {
     assert!(!paths.at(cluster::API_KEY).exists());
     // Again: nothing to do.
     cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+}
+
+/// A site that gives only the primary's certificate (no primary-fingerprint) pins the
+/// certificate's own fingerprint: on the members for the join, on the primary for the
+/// certificate it must serve.
+#[test]
+fn a_site_with_only_the_certificate_pins_its_fingerprint() {
+    let site_cert = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    let pin = format!(
+        "primary-certificate = \"\"\"\n{}\"\"\"\nprimary-key = \"\"\"\n{}\"\"\"\n",
+        site_cert.cert.pem(),
+        site_cert.signing_key.serialize_pem()
+    );
+    let computed = Fingerprint::of_der(site_cert.cert.der());
+    for node in [1, 2, 3] {
+        let cfg = config_with(node, false, &pin);
+        assert_eq!(cfg.site.cluster.primary_fingerprint, None);
+        assert_eq!(cfg.primary_fingerprint().unwrap(), computed, "node {node}");
+    }
+
+    // The primary, serving its own certificate and without the site's on disk, says which
+    // fingerprint the site pins: the computed one.
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let own = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/pve/local")).unwrap();
+    std::fs::write(paths.at("/etc/pve/local/pve-ssl.pem"), own.cert.pem()).unwrap();
+    let cfg = config_with(1, false, &pin);
+    let (sd, runner, notify, conn) = (
+        MockSystemd::new(),
+        MockRunner::new(),
+        quiet(),
+        MockConnector::new(),
+    );
+    let env = Env {
+        paths: &paths,
+        config: &cfg,
+        connector: &conn,
+        systemd: &sd,
+        notify: &notify,
+        runner: &runner,
+        timing: timing(),
+    };
+    let err = cluster::api_certificate(&env, &mut Memory::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("the site file pins {computed} for the primary")),
+        "{err}"
+    );
+
+    // Neither a fingerprint nor a certificate: the message names both ways to pin.
+    let none = config_with(2, false, "");
+    let err = none.primary_fingerprint().unwrap_err();
+    assert!(err.to_string().contains("join-keys"), "{err}");
 }
 
 #[test]

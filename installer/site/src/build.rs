@@ -82,15 +82,21 @@ impl Builder<'_> {
             },
             network,
             cluster: match root.table("cluster") {
-                Some(c) => Cluster {
-                    name: str_of(c, "name"),
-                    join_secret: c.str("join-secret").map(String::from),
-                    primary_fingerprint: c.str("primary-fingerprint").map(String::from),
-                    join_wait_minutes: c
-                        .int("join-wait-minutes")
-                        .and_then(|v| u32::try_from(v).ok())
-                        .unwrap_or(120),
-                },
+                Some(c) => {
+                    let cluster = Cluster {
+                        name: str_of(c, "name"),
+                        join_secret: c.str("join-secret").map(String::from),
+                        primary_fingerprint: c.str("primary-fingerprint").map(String::from),
+                        primary_certificate: c.str("primary-certificate").map(String::from),
+                        primary_key: c.str("primary-key").map(String::from),
+                        join_wait_minutes: c
+                            .int("join-wait-minutes")
+                            .and_then(|v| u32::try_from(v).ok())
+                            .unwrap_or(120),
+                    };
+                    self.primary_keys(c, &cluster);
+                    cluster
+                }
                 None => Cluster {
                     name: String::new(),
                     ..Cluster::default()
@@ -102,6 +108,57 @@ impl Builder<'_> {
                 tank2: pool(storage.table("tank2").unwrap_or(&empty), "tank2"),
             },
             nodes,
+        }
+    }
+
+    /// `primary-certificate` and `primary-key` come as a pair, and a `primary-fingerprint`
+    /// given with them must be the certificate's.
+    fn primary_keys(&mut self, c: &Tbl, cluster: &Cluster) {
+        const CERT: &str = "primary-certificate";
+        const KEY: &str = "primary-key";
+        const FP: &str = "primary-fingerprint";
+        let refused = |k: &str| c.has(k) && c.str(k).is_none() || self.meta.bad(&c.path_of(k));
+        if refused(CERT) || refused(KEY) {
+            return;
+        }
+        let pair_hint = "give both (`tappaas-installer join-keys` prints a matching pair), or \
+            neither (then `tappaas-bootstrap fingerprint` on the installed primary gives the \
+            primary-fingerprint)";
+        match (&cluster.primary_certificate, &cluster.primary_key) {
+            (Some(_), None) => self.diags.err_hint(
+                c.pos_of(CERT),
+                &c.path_of(KEY),
+                "primary-certificate is given without primary-key: the primary could not serve it",
+                pair_hint,
+            ),
+            (None, Some(_)) => self.diags.err_hint(
+                c.pos_of(KEY),
+                &c.path_of(CERT),
+                "primary-key is given without primary-certificate",
+                pair_hint,
+            ),
+            _ => {}
+        }
+        let (Some(given), Some(cert)) =
+            (&cluster.primary_fingerprint, &cluster.primary_certificate)
+        else {
+            return;
+        };
+        if refused(FP) {
+            return;
+        }
+        if let Some(computed) = crate::pem::certificate_fingerprint(cert) {
+            if *given != computed {
+                self.diags.err_hint(
+                    c.pos_of(FP),
+                    &c.path_of(FP),
+                    format!(
+                        "`{given}` is not the fingerprint of primary-certificate, which is {computed}"
+                    ),
+                    "leave primary-fingerprint out (it is computed from primary-certificate), \
+                     or write the certificate's",
+                );
+            }
         }
     }
 

@@ -104,7 +104,9 @@ pub fn render_with_source(diags: &[Diagnostic], file: &str, src: &str) -> String
         out.push_str(&d.render(file));
         out.push('\n');
         let idx = (d.pos.line as usize).saturating_sub(1);
-        if let Some(line) = lines.get(idx) {
+        // A secret's line would show the secret.
+        let secret = crate::schema::SECRET_PATHS.contains(&d.path.as_str());
+        if let Some(line) = lines.get(idx).filter(|_| !secret) {
             let num = d.pos.line.to_string();
             let pad = " ".repeat(num.len());
             let caret_at: String = line

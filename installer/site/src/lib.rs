@@ -7,6 +7,7 @@
 
 mod build;
 mod build_disks;
+pub mod copy;
 mod creds;
 pub mod diag;
 mod disknames;
@@ -15,6 +16,7 @@ pub mod glob;
 pub mod manifest;
 pub mod model;
 mod net;
+pub mod pem;
 pub mod schema;
 mod semantic;
 pub mod size;

@@ -188,6 +188,13 @@ pub struct Cluster {
     /// SHA-256 fingerprint (`AA:BB:...`, upper case) of the primary's API certificate.
     #[serde(default)]
     pub primary_fingerprint: Option<String>,
+    /// The primary's API certificate (PEM), made in advance so that its fingerprint is known
+    /// before the primary is installed. Given together with `primary_key`.
+    #[serde(default)]
+    pub primary_certificate: Option<String>,
+    /// The private key of `primary_certificate` (PEM). A secret: never logged.
+    #[serde(default)]
+    pub primary_key: Option<String>,
     /// How long nodes wait for the primary, and the primary for the nodes (default 120).
     #[serde(default = "default_join_wait")]
     pub join_wait_minutes: u32,
@@ -203,8 +210,23 @@ impl Default for Cluster {
             name: "TAPPaaS".into(),
             join_secret: None,
             primary_fingerprint: None,
+            primary_certificate: None,
+            primary_key: None,
             join_wait_minutes: default_join_wait(),
         }
+    }
+}
+
+impl Cluster {
+    /// The fingerprint every joining node pins: `primary_fingerprint` when given, otherwise the
+    /// SHA-256 fingerprint of `primary_certificate` (upper-case hex pairs joined by `:`, as
+    /// Proxmox shows it). `None` when the site gives neither.
+    pub fn pinned_fingerprint(&self) -> Option<String> {
+        self.primary_fingerprint.clone().or_else(|| {
+            self.primary_certificate
+                .as_deref()
+                .and_then(crate::pem::certificate_fingerprint)
+        })
     }
 }
 
@@ -217,6 +239,14 @@ impl fmt::Debug for Cluster {
                 &self.join_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("primary_fingerprint", &self.primary_fingerprint)
+            .field(
+                "primary_certificate",
+                &self.primary_certificate.as_ref().map(|_| "<PEM>"),
+            )
+            .field(
+                "primary_key",
+                &self.primary_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("join_wait_minutes", &self.join_wait_minutes)
             .finish()
     }

@@ -404,7 +404,27 @@ pub(crate) fn string(kind: StrKind, s: &str, opts: &ParseOptions) -> Check<Strin
                 )
             }
         }
+        StrKind::Certificate => match crate::pem::certificate_der(s) {
+            Ok(_) => Check::Ok(pem_text(s)),
+            Err(why) => err_hint(
+                format!("the certificate {why}"),
+                "paste the whole PEM file, `-----BEGIN CERTIFICATE-----` to `-----END CERTIFICATE-----`, in a \"\"\"multi-line string\"\"\"; `tappaas-installer join-keys` makes one",
+            ),
+        },
+        // Never echo the key back in a message.
+        StrKind::PrivateKey => match crate::pem::check_private_key(s) {
+            Ok(()) => Check::Ok(pem_text(s)),
+            Err(why) => err_hint(
+                format!("the private key {why}"),
+                "paste the whole PEM key file, `-----BEGIN PRIVATE KEY-----` to `-----END PRIVATE KEY-----`, in a \"\"\"multi-line string\"\"\"; `tappaas-installer join-keys` makes one",
+            ),
+        },
     }
+}
+
+/// A PEM block as files hold it: without surrounding blanks, ending in one newline.
+fn pem_text(s: &str) -> String {
+    format!("{}\n", s.trim())
 }
 
 fn timezone(s: &str) -> Check<String> {

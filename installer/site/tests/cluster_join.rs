@@ -46,3 +46,84 @@ fn bad_join_settings_are_refused_without_echoing_the_secret() {
     assert!(text.contains("is not a SHA-256 fingerprint"), "{text}");
     assert!(text.contains("join-wait-minutes"), "{text}");
 }
+
+/// A test-only certificate and its key (made with openssl; never used outside the tests).
+const CERT: &str = include_str!("data/primary.pem");
+const KEY: &str = include_str!("data/primary.key");
+/// `openssl x509 -in tests/data/primary.pem -noout -fingerprint -sha256`.
+const CERT_FP: &str = "FB:12:6F:27:0B:78:B5:B3:65:62:84:0E:81:22:E9:93:D7:B5:20:F5:F8:39:A0:91:22:15:07:85:CB:C2:FA:24";
+
+/// The body of the key (between its armour lines): what must never show.
+fn key_body() -> String {
+    KEY.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+#[test]
+fn a_certificate_without_a_fingerprint_pins_the_certificates_own() {
+    let src = with_cluster(&format!(
+        "primary-certificate = \"\"\"\n{CERT}\"\"\"\nprimary-key = \"\"\"\n{KEY}\"\"\""
+    ));
+    let site = parse(&src, &ParseOptions::default()).unwrap();
+    assert_eq!(site.cluster.primary_fingerprint, None);
+    assert_eq!(site.cluster.primary_certificate.as_deref(), Some(CERT));
+    assert_eq!(site.cluster.primary_key.as_deref(), Some(KEY));
+    assert_eq!(site.cluster.pinned_fingerprint().as_deref(), Some(CERT_FP));
+    let debug = format!("{site:?}");
+    for line in KEY.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!debug.contains(line), "Debug shows the key: {debug}");
+    }
+    assert!(
+        debug.contains("primary_key: Some(\"<redacted>\")"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn a_fingerprint_given_with_the_certificate_must_be_its_own() {
+    // The same fingerprint in lower case is the same fingerprint.
+    let src = with_cluster(&format!(
+        "primary-fingerprint = \"{}\"\nprimary-certificate = \"\"\"\n{CERT}\"\"\"\nprimary-key = \"\"\"\n{KEY}\"\"\"",
+        CERT_FP.to_lowercase()
+    ));
+    let site = parse(&src, &ParseOptions::default()).unwrap();
+    assert_eq!(site.cluster.pinned_fingerprint().as_deref(), Some(CERT_FP));
+
+    let other = vec!["AB"; 32].join(":");
+    let src = with_cluster(&format!(
+        "primary-fingerprint = \"{other}\"\nprimary-certificate = \"\"\"\n{CERT}\"\"\"\nprimary-key = \"\"\"\n{KEY}\"\"\""
+    ));
+    let diags = parse(&src, &ParseOptions::default()).unwrap_err();
+    let text = tappaas_site::render_all(&diags, "site.toml");
+    assert_eq!(diags.len(), 1, "{text}");
+    assert_eq!(diags[0].path, "cluster.primary-fingerprint");
+    assert!(text.contains(&format!("which is {CERT_FP}")), "{text}");
+}
+
+#[test]
+fn a_bad_key_is_refused_without_showing_it() {
+    // One line, so that the source line of the diagnostic is the key's line.
+    let broken = KEY.replace("-----END PRIVATE KEY-----", "-----END PRIVATE KEYS-----");
+    let src = with_cluster(&format!(
+        "primary-certificate = \"\"\"\n{CERT}\"\"\"\nprimary-key = \"{}\"",
+        broken.replace('\n', "\\n")
+    ));
+    let diags = parse(&src, &ParseOptions::default()).unwrap_err();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0].path, "cluster.primary-key");
+    assert!(
+        diags[0].message.contains("-----END PRIVATE KEY-----"),
+        "{diags:?}"
+    );
+    let body = key_body();
+    let shown = [
+        tappaas_site::render_all(&diags, "site.toml"),
+        tappaas_site::render_with_source(&diags, "site.toml", &src),
+        format!("{diags:?}"),
+    ];
+    for text in shown {
+        for chunk in body.as_bytes().chunks(16) {
+            let chunk = std::str::from_utf8(chunk).unwrap();
+            assert!(!text.contains(chunk), "the key shows: {text}");
+        }
+    }
+}

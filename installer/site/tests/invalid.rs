@@ -55,6 +55,17 @@ fn trio(e0: &str, e1: &str, e2: &str) -> String {
     ))
 }
 
+/// A test-only certificate and its key (made with openssl; never used outside the tests).
+const CERT: &str = include_str!("data/primary.pem");
+const KEY: &str = include_str!("data/primary.key");
+/// The certificate's fingerprint, as `openssl x509 -noout -fingerprint -sha256` prints it.
+const CERT_FP: &str = "FB:12:6F:27:0B:78:B5:B3:65:62:84:0E:81:22:E9:93:D7:B5:20:F5:F8:39:A0:91:22:15:07:85:CB:C2:FA:24";
+
+/// `s` as a one-line TOML string (newlines escaped), so the file's line numbers stay fixed.
+fn toml_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\n', "\\n"))
+}
+
 struct Want {
     sev: Severity,
     path: &'static str,
@@ -354,6 +365,24 @@ fn cases() -> Vec<Case> {
             vec![e("node[0].nics.lan.device", 11, 18, "not named by device paths")]),
         case("bad PCI address", with(&node("primary", "nics = { lan = { pci = \"1:0\" } }\n")),
             vec![e("node[0].nics.lan.pci", 11, 24, "not a PCI address")]),
+        // --- [cluster]: the primary's certificate and key ------------------------------------------------------
+        case("certificate without key", with(&format!("[cluster]\nprimary-certificate = {}\n{P}", toml_str(CERT))),
+            vec![e("cluster.primary-key", 9, 0, "primary-certificate is given without primary-key").hint("join-keys")]),
+        case("key without certificate", with(&format!("[cluster]\nprimary-key = {}\n{P}", toml_str(KEY))),
+            vec![e("cluster.primary-certificate", 9, 0, "primary-key is given without primary-certificate").hint("give both")]),
+        case("two certificates in one", with(&format!("[cluster]\nprimary-certificate = {}\nprimary-key = {}\n{P}", toml_str(&format!("{CERT}{CERT}")), toml_str(KEY))),
+            vec![e("cluster.primary-certificate", 9, 23, "the certificate holds 2 PEM blocks").hint("-----BEGIN CERTIFICATE-----")]),
+        case("key pasted as the certificate", with(&format!("[cluster]\nprimary-certificate = {}\nprimary-key = {}\n{P}", toml_str(KEY), toml_str(KEY))),
+            vec![e("cluster.primary-certificate", 9, 23, "is a PEM `PRIVATE KEY` block, not a `CERTIFICATE`")]),
+        case("certificate pasted as the key", with(&format!("[cluster]\nprimary-certificate = {}\nprimary-key = {}\n{P}", toml_str(CERT), toml_str(CERT))),
+            vec![e("cluster.primary-key", 10, 15, "the private key is a PEM `CERTIFICATE` block, not a `PRIVATE KEY`")]),
+        case("certificate with broken base64", with(&format!("[cluster]\nprimary-certificate = {}\nprimary-key = {}\n{P}", toml_str(&CERT.replacen("MII", "M*I", 1)), toml_str(KEY))),
+            vec![e("cluster.primary-certificate", 9, 23, "not valid base64")]),
+        case("certificate without its END line", with(&format!("[cluster]\nprimary-certificate = {}\nprimary-key = {}\n{P}", toml_str(CERT.trim_end().trim_end_matches("-----END CERTIFICATE-----")), toml_str(KEY))),
+            vec![e("cluster.primary-certificate", 9, 23, "does not end with `-----END CERTIFICATE-----`")]),
+        case("fingerprint that is not the certificate's",
+            with(&format!("[cluster]\nprimary-fingerprint = \"{}\"\nprimary-certificate = {}\nprimary-key = {}\n{P}", vec!["AB"; 32].join(":"), toml_str(CERT), toml_str(KEY))),
+            vec![e("cluster.primary-fingerprint", 9, 23, CERT_FP).hint("leave primary-fingerprint out")]),
         // --- several problems at once ---------------------------------------------------------------------------
         case("three unrelated errors, all reported",
             with(&format!("[network]\nmanagement = \"10.0.0.0/33\"\n{}", node("primery", "id = 12\n"))).replace("it@acme.example", "nobody"),

@@ -7,7 +7,7 @@ use super::{invalid, GeneratedIds, RenderError, RenderedFile, BOOTSTRAP_UNIT};
 use crate::plan::{DiskRoleKind, Plan};
 use sha2::{Digest, Sha256};
 use tappaas_site::manifest::{ManifestCluster, ManifestNode, NodeManifest, MANIFEST_FORMAT};
-use tappaas_site::Site;
+use tappaas_site::{Role, Site};
 
 /// The manifest ([`NodeManifest`]) for `plan`, whose JSON (as written to `/etc/tappaas/plan.json`) hashes to
 /// `plan_sha256`.
@@ -126,14 +126,19 @@ pub(super) fn render(
     }
 
     let unit = format!("/etc/systemd/system/{BOOTSTRAP_UNIT}");
-    Ok(vec![
+    let mut out = primary_tls(plan, site)?;
+    out.extend(vec![
         RenderedFile::dir("/etc/tappaas", 0o755),
         RenderedFile::text("/etc/tappaas/node.toml", node_toml, 0o600),
         // Verbatim, so the agent parses exactly what the installer parsed. It holds the root
         // password hash, like /etc/shadow: root-only and never logged.
         RenderedFile {
             secret: true,
-            ..RenderedFile::text("/etc/tappaas/site.toml", site_source.to_string(), 0o600)
+            ..RenderedFile::text(
+                "/etc/tappaas/site.toml",
+                site_copy(site, site_source)?,
+                0o600,
+            )
         },
         RenderedFile::bytes("/etc/tappaas/plan.json", json, 0o644),
         RenderedFile::text(
@@ -149,5 +154,68 @@ pub(super) fn render(
             &format!("/etc/systemd/system/multi-user.target.wants/{BOOTSTRAP_UNIT}"),
             &unit,
         ),
+    ]);
+    Ok(out)
+}
+
+/// The site file as given, except for the primary's certificate and key, which become the
+/// fingerprint they pin: no node keeps the key in its site file (the primary gets it as
+/// [`TLS_DIR`]`/api.key`, which its first boot hands to Proxmox and deletes).
+fn site_copy(site: &Site, site_source: &str) -> Result<String, RenderError> {
+    let c = &site.cluster;
+    if c.primary_key.is_none() && c.primary_certificate.is_none() {
+        return Ok(site_source.to_string());
+    }
+    tappaas_site::copy::without_primary_key(site_source, &tappaas_site::ParseOptions::default())
+        .map_err(|e| invalid("/etc/tappaas/site.toml", e))
+}
+
+/// Where the first-boot agent's `api-certificate` step finds the primary's pre-made API
+/// certificate and key.
+pub const TLS_DIR: &str = "/etc/tappaas/tls";
+
+/// On the primary only, when the site carries them: the primary's API certificate (public) and
+/// its key (secret, root only), for `api-certificate` to install into Proxmox at first boot. The
+/// other nodes never get the key: whoever holds it can pose as the primary to joining nodes.
+fn primary_tls(plan: &Plan, site: &Site) -> Result<Vec<RenderedFile>, RenderError> {
+    let c = &site.cluster;
+    let (Role::Primary, Some(cert), Some(key)) =
+        (plan.node.role, &c.primary_certificate, &c.primary_key)
+    else {
+        return Ok(Vec::new());
+    };
+    check_key_pair(cert, key)?;
+    Ok(vec![
+        RenderedFile::dir(TLS_DIR, 0o700),
+        RenderedFile::text(&format!("{TLS_DIR}/api.pem"), cert.clone(), 0o644),
+        RenderedFile {
+            secret: true,
+            ..RenderedFile::text(&format!("{TLS_DIR}/api.key"), key.clone(), 0o600)
+        },
     ])
+}
+
+/// A key that is not the certificate's would only show at the primary's first boot, as a
+/// pveproxy that cannot serve: refuse it before anything is written. Keys in forms rcgen does
+/// not read (traditional EC or RSA PEM) are left to Proxmox.
+fn check_key_pair(cert: &str, key: &str) -> Result<(), RenderError> {
+    use rcgen::PublicKeyData;
+    let Ok(pair) = rcgen::KeyPair::from_pem(key) else {
+        return Ok(());
+    };
+    let spki = pair.subject_public_key_info();
+    let der = tappaas_site::pem::certificate_der(cert).map_err(|e| {
+        invalid(
+            "/etc/tappaas/tls/api.pem",
+            format!("primary-certificate {e}"),
+        )
+    })?;
+    if spki.is_empty() || !der.windows(spki.len()).any(|w| w == spki.as_slice()) {
+        return Err(invalid(
+            "/etc/tappaas/tls/api.key",
+            "the site's primary-key is not the key of its primary-certificate (make a matching \
+             pair with `tappaas-installer join-keys`)",
+        ));
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ mod pve;
 mod rules;
 mod templates;
 
-pub use manifest::node_manifest;
+pub use manifest::{node_manifest, TLS_DIR};
 pub use rules::{
     format_rfc3339, hostid_bytes, keyboard_map, zfs_arc_max, KeyboardMap, ARC_MAX_CEILING,
     ARC_MAX_FLOOR,

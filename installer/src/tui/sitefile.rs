@@ -173,6 +173,12 @@ pub fn to_toml(site: &Site) -> String {
     if let Some(fp) = &site.cluster.primary_fingerprint {
         let _ = writeln!(o, "primary-fingerprint = {}", q(fp));
     }
+    if let Some(cert) = &site.cluster.primary_certificate {
+        let _ = writeln!(o, "primary-certificate = {}", q(cert));
+    }
+    if let Some(key) = &site.cluster.primary_key {
+        let _ = writeln!(o, "primary-key = {}", q(key));
+    }
     if site.cluster.join_wait_minutes != tappaas_site::Cluster::default().join_wait_minutes {
         let _ = writeln!(o, "join-wait-minutes = {}", site.cluster.join_wait_minutes);
     }
@@ -429,6 +435,22 @@ disks = [{ transport = "sata", count = 1 }]
 disks = [{ transport = "usb" }]
 "#;
         roundtrip(src, "kinds");
+    }
+
+    #[test]
+    fn the_primarys_certificate_and_key_round_trip() {
+        let cert = include_str!("../../site/tests/data/primary.pem");
+        let key = include_str!("../../site/tests/data/primary.key");
+        let src = format!(
+            "{}\n[cluster]\njoin-secret = \"one-time-secret-0123456789\"\n\
+             primary-certificate = \"\"\"\n{cert}\"\"\"\nprimary-key = \"\"\"\n{key}\"\"\"\n",
+            include_str!("../../../docs/examples/three-node-site.toml")
+        );
+        roundtrip(&src, "keys");
+        let saved = to_toml(&parse(&src, "keys").unwrap_or_else(|e| panic!("{e}")));
+        let back = parse(&saved, "saved").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.cluster.primary_key.as_deref(), Some(key));
+        assert_eq!(back.cluster.primary_certificate.as_deref(), Some(cert));
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub enum StrKind {
     JoinSecret,
     /// A SHA-256 certificate fingerprint: 32 hex pairs separated by `:`.
     Fingerprint,
+    /// One PEM `CERTIFICATE` block.
+    Certificate,
+    /// One unencrypted PEM private key block. A secret: never quoted in a message.
+    PrivateKey,
 }
 
 impl StrKind {
@@ -88,6 +92,8 @@ impl StrKind {
             StrKind::DmiSerial => "DMI serial",
             StrKind::JoinSecret => "one-time secret",
             StrKind::Fingerprint => "SHA-256 fingerprint",
+            StrKind::Certificate => "PEM certificate",
+            StrKind::PrivateKey => "PEM private key",
         }
     }
 }
@@ -224,6 +230,9 @@ impl Table {
 
 mod tables;
 pub use tables::*;
+
+/// Fields whose values are secrets: never quoted in a message, nor their source line shown.
+pub const SECRET_PATHS: &[&str] = &["cluster.join-secret", "cluster.primary-key"];
 
 /// Why kernel device names are refused; shared by every place that could hold one.
 pub const KERNEL_NAME_WHY: &str = "disks are never named by kernel device names such as \

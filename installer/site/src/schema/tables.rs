@@ -132,7 +132,20 @@ pub static CLUSTER: Table = Table {
         f("primary-fingerprint", Ty::Str(K::Fingerprint), Optional,
           "SHA-256 fingerprint of the primary's API certificate, pinned by every node that \
            joins. `tappaas-bootstrap fingerprint` prints it on the primary. Needed when the \
-           site has more than one node.", "\"AB:01:...\""),
+           site has more than one node, unless `primary-certificate` is given (then it is \
+           computed from it, and when both are given they must agree).", "\"AB:01:...\""),
+        f("primary-certificate", Ty::Str(K::Certificate), Optional,
+          "The primary's API certificate, made in advance (`tappaas-installer join-keys` \
+           prints it with `primary-key` and a `join-secret`): one PEM `CERTIFICATE` block. \
+           The installer copies it to the primary, which serves it from its first boot, and \
+           every joining node pins its fingerprint. Give both or neither of \
+           `primary-certificate` and `primary-key`.",
+          "\"-----BEGIN CERTIFICATE-----\\nMIIB...\\n-----END CERTIFICATE-----\\n\""),
+        f("primary-key", Ty::Str(K::PrivateKey), Optional,
+          "The private key of `primary-certificate`: one unencrypted PEM private key block. A \
+           secret, as sensitive as `join-secret`: written only to the primary (0600), never \
+           logged, and removed there once Proxmox has installed it. See docs/first-boot.md.",
+          "\"-----BEGIN PRIVATE KEY-----\\nMIIB...\\n-----END PRIVATE KEY-----\\n\""),
         f("join-wait-minutes", Ty::Int { min: 1, max: 10080 }, Lit("120"),
           "How long a node waits for the primary's cluster before it reports a failure (it \
            keeps retrying after that), and how long the primary keeps the join window open.", ""),

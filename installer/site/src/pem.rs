@@ -1,0 +1,162 @@
+//! PEM blocks (RFC 7468) as the site file carries them: the primary's API certificate and its
+//! private key. Only the armour and the base64 are checked here; what the bytes mean is the
+//! business of whoever installs them (pveproxy).
+//!
+//! Messages about a private key never quote any of its text.
+
+use sha2::{Digest, Sha256};
+
+/// Labels accepted for the primary's private key: PKCS#8 (what `openssl genpkey` and rcgen
+/// write) and the traditional EC and RSA forms, all of which pveproxy reads.
+pub const KEY_LABELS: &[&str] = &["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"];
+
+/// The label and DER bytes of the one PEM block in `text`, or what is wrong with it.
+pub fn decode_one(text: &str) -> Result<(String, Vec<u8>), String> {
+    let t = text.trim();
+    let begins = t.matches("-----BEGIN ").count();
+    if begins == 0 {
+        return Err("holds no PEM block (a line `-----BEGIN ...-----`)".into());
+    }
+    if begins > 1 {
+        return Err(format!("holds {begins} PEM blocks; exactly one is needed"));
+    }
+    let rest = t
+        .strip_prefix("-----BEGIN ")
+        .ok_or("has text before its `-----BEGIN ...-----` line")?;
+    let (label, rest) = rest
+        .split_once("-----")
+        .ok_or("has a malformed `-----BEGIN ...-----` line")?;
+    if label.contains('\n') || label.contains('-') {
+        return Err("has a malformed `-----BEGIN ...-----` line".into());
+    }
+    let end = format!("-----END {label}-----");
+    let body = rest
+        .strip_suffix(end.as_str())
+        .ok_or_else(|| format!("does not end with `{end}` (or has text after it)"))?;
+    let der = base64(body).ok_or("is not valid base64 between its BEGIN and END lines")?;
+    if der.is_empty() {
+        return Err("is an empty PEM block".into());
+    }
+    Ok((label.to_string(), der))
+}
+
+/// Decodes standard base64 (RFC 4648, `=` padding), ignoring whitespace.
+fn base64(s: &str) -> Option<Vec<u8>> {
+    let chars: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if !chars.len().is_multiple_of(4) {
+        return None;
+    }
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(chars.len() / 4 * 3);
+    let quads = chars.chunks(4).count();
+    for (i, q) in chars.chunks(4).enumerate() {
+        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && i + 1 != quads) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &q[..4 - pad] {
+            n = (n << 6) | val(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - pad]);
+    }
+    Some(out)
+}
+
+/// The DER of a PEM `CERTIFICATE` block, or what is wrong with it.
+pub fn certificate_der(text: &str) -> Result<Vec<u8>, String> {
+    let (label, der) = decode_one(text)?;
+    if label != "CERTIFICATE" {
+        return Err(format!("is a PEM `{label}` block, not a `CERTIFICATE`"));
+    }
+    // Every X.509 certificate is a DER SEQUENCE.
+    if der.first() != Some(&0x30) {
+        return Err("holds no X.509 certificate (its content is not a DER sequence)".into());
+    }
+    Ok(der)
+}
+
+/// Checks that `text` is one unencrypted PEM private key block. Never quotes the key.
+pub fn check_private_key(text: &str) -> Result<(), String> {
+    let (label, der) = decode_one(text)?;
+    if label == "ENCRYPTED PRIVATE KEY" {
+        return Err("is an encrypted private key; Proxmox needs it without a passphrase".into());
+    }
+    if !KEY_LABELS.contains(&label.as_str()) {
+        return Err(format!("is a PEM `{label}` block, not a `PRIVATE KEY`"));
+    }
+    if der.first() != Some(&0x30) {
+        return Err("holds no private key (its content is not a DER sequence)".into());
+    }
+    Ok(())
+}
+
+/// The SHA-256 fingerprint of DER bytes as Proxmox shows it: upper-case hex pairs joined by `:`.
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The fingerprint of the certificate in PEM `text`, when it is one.
+pub fn certificate_fingerprint(text: &str) -> Option<String> {
+    certificate_der(text).ok().map(|der| fingerprint(&der))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_known_vectors() {
+        // RFC 4648 section 10.
+        for (enc, dec) in [
+            ("", ""),
+            ("Zg==", "f"),
+            ("Zm8=", "fo"),
+            ("Zm9v", "foo"),
+            ("Zm9vYg==", "foob"),
+            ("Zm9vYmE=", "fooba"),
+            ("Zm9vYmFy", "foobar"),
+        ] {
+            assert_eq!(base64(enc).as_deref(), Some(dec.as_bytes()), "{enc}");
+        }
+        assert_eq!(base64("Zm9\nv"), Some(b"foo".to_vec()));
+        for bad in ["Zm9", "Zm=v", "Z===", "Zg==Zg==", "Zm9*"] {
+            assert_eq!(base64(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn blocks_are_counted_and_labels_checked() {
+        let one = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        assert_eq!(certificate_der(one), Ok(vec![0x30, 0]));
+        let two = format!("{one}{one}");
+        assert!(certificate_der(&two).unwrap_err().contains("2 PEM blocks"));
+        assert!(certificate_der("MAA=")
+            .unwrap_err()
+            .contains("no PEM block"));
+        let key = one.replace("CERTIFICATE", "PRIVATE KEY");
+        assert!(certificate_der(&key).unwrap_err().contains("`PRIVATE KEY`"));
+        assert_eq!(check_private_key(&key), Ok(()));
+        let enc = one.replace("CERTIFICATE", "ENCRYPTED PRIVATE KEY");
+        assert!(check_private_key(&enc).unwrap_err().contains("passphrase"));
+        let cut = "-----BEGIN CERTIFICATE-----\nMAA=\n";
+        assert!(certificate_der(cut)
+            .unwrap_err()
+            .contains("-----END CERTIFICATE-----"));
+    }
+}
