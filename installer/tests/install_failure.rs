@@ -57,6 +57,15 @@ fn fresh_zfs(line: &str) -> Answer {
     }
 }
 
+/// A fresh machine whose ESP cannot be formatted: the run stops at `esp`, after the disks
+/// and pools were made, as a crash there would leave them.
+fn esp_fails(line: &str) -> Answer {
+    if line.starts_with("mkfs.vfat") {
+        return failed(line.to_string(), "no device\n");
+    }
+    fresh_zfs(line)
+}
+
 fn install_error(e: &anyhow::Error) -> &InstallError {
     e.downcast_ref::<InstallError>()
         .unwrap_or_else(|| panic!("not an InstallError: {e:#}"))
@@ -306,12 +315,7 @@ fn a_rerun_resumes_after_the_last_completed_step_and_imports_the_pools_again() {
 #[test]
 fn a_pool_the_journal_says_exists_but_zfs_lost_stops_the_resume() {
     let lab = lab(0);
-    let first = fake(&lab, |line| {
-        if line.starts_with("mkfs.vfat") {
-            return failed(line.to_string(), "no device\n");
-        }
-        fresh_zfs(line)
-    });
+    let first = fake(&lab, esp_fails);
     run_with(&lab, &lab.ctx, &first).expect_err("esp fails");
     let second = fake(&lab, fresh_zfs);
     let err = run_with(&lab, &lab.ctx, &second).expect_err("rpool is gone");
@@ -394,12 +398,7 @@ fn cleanup_errors_come_after_the_original_error() {
 #[test]
 fn a_resume_accepts_disks_that_hold_the_earlier_runs_partitions_and_nothing_else() {
     let lab = lab(0);
-    let first = fake(&lab, |line| {
-        if line.starts_with("mkfs.vfat") {
-            return failed(line.to_string(), "no device\n");
-        }
-        fresh_zfs(line)
-    });
+    let first = fake(&lab, esp_fails);
     run_with(&lab, &lab.ctx, &first).expect_err("esp fails");
 
     // The machine as a re-probe now sees it: the boot disk holds a GPT and a ZFS label.
