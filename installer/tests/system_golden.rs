@@ -481,7 +481,8 @@ fn only_the_primary_gets_the_key() {
     }
 }
 
-/// A key that is not the certificate's is refused before anything is written, naming the field.
+/// A key that is not the certificate's is refused before anything is written, naming the field,
+/// even by a caller that skipped validation (which refuses it at the key's line).
 #[test]
 fn a_key_that_is_not_the_certificates_is_refused() {
     let other = tappaas_installer::joinkeys::generate(&tappaas_installer::joinkeys::PrimaryId {
@@ -489,8 +490,12 @@ fn a_key_that_is_not_the_certificates_is_refused() {
         address: "10.0.0.10".parse().unwrap(),
     })
     .unwrap();
-    let src = site_with_primary_keys("qemu-lab").replace(TLS_KEY, &other.key_pem);
-    let (plan, site) = plan_site("qemu-lab", &src, "tappaas1");
+    let src = site_with_primary_keys("qemu-lab");
+    let swapped = src.replace(TLS_KEY, &other.key_pem);
+    let diags = tappaas_site::parse(&swapped, &tappaas_site::ParseOptions::default()).unwrap_err();
+    assert_eq!(diags[0].path, "cluster.primary-key", "{diags:?}");
+    let (plan, mut site) = plan_site("qemu-lab", &src, "tappaas1");
+    site.cluster.primary_key = Some(other.key_pem.clone());
     let err = system::render(&plan, &site, &src, &ids()).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -499,6 +504,7 @@ fn a_key_that_is_not_the_certificates_is_refused() {
     );
     assert!(!msg.contains("PRIVATE"), "{msg}");
     // Members do not get the key, so they do not check it.
-    let (plan, site) = plan_site("qemu-lab", &src, "tappaas2");
+    let (plan, mut site) = plan_site("qemu-lab", &src, "tappaas2");
+    site.cluster.primary_key = Some(other.key_pem);
     assert!(system::render(&plan, &site, &src, &ids()).is_ok());
 }

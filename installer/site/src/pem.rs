@@ -102,6 +102,21 @@ pub fn check_private_key(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the private key in PEM `key` belongs to the certificate in PEM `cert`: the key's
+/// public half must be the certificate's subject public key. `None` when that cannot be told
+/// here: the key is in a form this check does not read (traditional EC or RSA PEM; Proxmox
+/// still reads them), or either block is malformed (reported on its own).
+pub fn key_belongs_to_certificate(cert: &str, key: &str) -> Option<bool> {
+    use rcgen::PublicKeyData;
+    let pair = rcgen::KeyPair::from_pem(key).ok()?;
+    let spki = pair.subject_public_key_info();
+    let der = certificate_der(cert).ok()?;
+    if spki.is_empty() {
+        return None;
+    }
+    Some(der.windows(spki.len()).any(|w| w == spki.as_slice()))
+}
+
 /// The SHA-256 fingerprint of DER bytes as Proxmox shows it: upper-case hex pairs joined by `:`.
 pub fn fingerprint(der: &[u8]) -> String {
     Sha256::digest(der)
@@ -138,6 +153,32 @@ mod tests {
         for bad in ["Zm9", "Zm=v", "Z===", "Zg==Zg==", "Zm9*"] {
             assert_eq!(base64(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_key_belongs_only_to_its_own_certificate() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["tappaas1".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .pem();
+        assert_eq!(
+            key_belongs_to_certificate(&cert, &key.serialize_pem()),
+            Some(true)
+        );
+        assert_eq!(
+            key_belongs_to_certificate(&cert, &other.serialize_pem()),
+            Some(false)
+        );
+        // A traditional EC key is not read here: no verdict rather than a wrong one.
+        let sec1 = "-----BEGIN EC PRIVATE KEY-----\nMAA=\n-----END EC PRIVATE KEY-----\n";
+        assert_eq!(key_belongs_to_certificate(&cert, sec1), None);
+        assert_eq!(
+            key_belongs_to_certificate("not a certificate", &key.serialize_pem()),
+            None
+        );
     }
 
     #[test]

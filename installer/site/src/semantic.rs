@@ -28,6 +28,7 @@ pub(crate) fn check(site: &Site, meta: &Meta, d: &mut Diags) {
     addresses(site, meta, d);
     pools(site, meta, d);
     disks(site, meta, d);
+    join_settings(site, meta, d);
     if !meta.bad("network.lan-bridge")
         && !meta.bad("network.wan-bridge")
         && site.network.lan_bridge == site.network.wan_bridge
@@ -38,6 +39,27 @@ pub(crate) fn check(site: &Site, meta: &Meta, d: &mut Diags) {
             "the LAN and WAN bridges have the same name",
         );
     }
+}
+
+/// A site of several nodes forms its cluster unattended only with a join secret; without one
+/// every node stops at its first boot's `open-join-window`. Not an error: the file still
+/// installs, and the secret can be added before the first boot.
+fn join_settings(site: &Site, meta: &Meta, d: &mut Diags) {
+    if site.nodes.len() < 2 || site.cluster.join_secret.is_some() || meta.bad("cluster.join-secret")
+    {
+        return;
+    }
+    d.warn_hint(
+        meta.pos("cluster"),
+        "cluster.join-secret",
+        format!(
+            "{} nodes and no join-secret: the nodes cannot form their cluster unattended (each \
+             stops at its first boot's open-join-window)",
+            site.nodes.len()
+        ),
+        "`tappaas-installer join-keys` prints a [cluster] table with a fresh join-secret and \
+         the primary's certificate; paste it into the site file",
+    );
 }
 
 fn npath(i: usize) -> String {

@@ -5,8 +5,30 @@ use tappaas_site::{parse, ParseOptions};
 
 const SITE: &str = include_str!("../../../docs/examples/three-node-site.toml");
 
+/// The three-node example with a `[cluster]` table holding `extra` and, unless `extra` sets
+/// one, a join secret (without one the site draws a warning of its own).
 fn with_cluster(extra: &str) -> String {
-    format!("{SITE}\n[cluster]\n{extra}\n")
+    let secret = if extra.contains("join-secret") {
+        ""
+    } else {
+        "join-secret = \"Zx8-one-time-secret-42\"\n"
+    };
+    format!("{SITE}\n[cluster]\n{secret}{extra}\n")
+}
+
+#[test]
+fn several_nodes_without_a_join_secret_draw_a_warning() {
+    let (site, diags) = tappaas_site::parse_with_warnings(SITE, &ParseOptions::default());
+    assert!(site.is_some());
+    let text = tappaas_site::render_all(&diags, "site.toml");
+    assert_eq!(diags.len(), 1, "{text}");
+    assert_eq!(diags[0].severity, tappaas_site::Severity::Warning);
+    assert_eq!(diags[0].path, "cluster.join-secret");
+    assert!(text.contains("3 nodes and no join-secret"), "{text}");
+    assert!(text.contains("tappaas-installer join-keys"), "{text}");
+    // With a secret, nothing to say (one node forms no cluster: see valid.rs).
+    let (_, diags) = tappaas_site::parse_with_warnings(&with_cluster(""), &ParseOptions::default());
+    assert!(diags.is_empty(), "{diags:?}");
 }
 
 #[test]
@@ -125,5 +147,33 @@ fn a_bad_key_is_refused_without_showing_it() {
             let chunk = std::str::from_utf8(chunk).unwrap();
             assert!(!text.contains(chunk), "the key shows: {text}");
         }
+    }
+}
+
+#[test]
+fn a_key_that_is_not_the_certificates_is_refused_at_its_line() {
+    let other = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let src = with_cluster(&format!(
+        "primary-certificate = \"\"\"\n{CERT}\"\"\"\nprimary-key = \"\"\"\n{other}\"\"\""
+    ));
+    let diags = parse(&src, &ParseOptions::default()).unwrap_err();
+    let text = tappaas_site::render_all(&diags, "site.toml");
+    assert_eq!(diags.len(), 1, "{text}");
+    assert_eq!(diags[0].path, "cluster.primary-key");
+    let key_line = src
+        .lines()
+        .position(|l| l.starts_with("primary-key"))
+        .unwrap()
+        + 1;
+    assert_eq!(diags[0].pos.line as usize, key_line, "{text}");
+    assert!(
+        text.contains("primary-key is not the key of primary-certificate"),
+        "{text}"
+    );
+    assert!(text.contains("join-keys"), "{text}");
+    let body: String = other.lines().filter(|l| !l.starts_with("-----")).collect();
+    for chunk in body.as_bytes().chunks(16) {
+        let chunk = std::str::from_utf8(chunk).unwrap();
+        assert!(!text.contains(chunk), "the key shows: {text}");
     }
 }

@@ -97,6 +97,12 @@ fn w(path: &'static str, line: u32, col: u32, phrase: &'static str) -> Want {
     }
 }
 
+/// What a site of several nodes without `[cluster]` `join-secret` also draws (at line 1 when
+/// the file has no `[cluster]` table).
+fn no_join_secret() -> Want {
+    w("cluster.join-secret", 1, 1, "no join-secret").hint("join-keys")
+}
+
 impl Want {
     fn hint(mut self, hint: &'static str) -> Self {
         self.hint = hint;
@@ -239,24 +245,24 @@ fn cases() -> Vec<Case> {
             vec![e("node[0].address", 10, 1, "no default address").hint("set address")]),
         // --- duplicates -------------------------------------------------------------------------------
         case("duplicate names", trio("name = \"a\"\n", "name = \"a\"\n", ""),
-            vec![e("node[1].name", 16, 8, "duplicate node name `a`: node[0].name has it too (line 11)")]),
+            vec![no_join_secret(), e("node[1].name", 16, 8, "duplicate node name `a`: node[0].name has it too (line 11)")]),
         case("duplicate ids (one by default)", trio("id = 2\n", "", ""),
-            vec![e("node[1].id", 13, 1, "duplicate node id 2 (by default)")]),
+            vec![no_join_secret(), e("node[1].id", 13, 1, "duplicate node id 2 (by default)")]),
         case("duplicate addresses", trio("", "address = \"10.0.0.10\"\n", ""),
-            vec![e("node[1].address", 15, 11, "duplicate address 10.0.0.10")]),
+            vec![no_join_secret(), e("node[1].address", 15, 11, "duplicate address 10.0.0.10")]),
         case("duplicate MAC across nodes",
             trio("identify = { mac = \"a8:b8:e0:01:02:03\" }\n", "nics = { wan = { mac = \"A8:B8:E0:01:02:03\" } }\n", ""),
-            vec![e("node[1].nics.wan.mac", 16, 24, "duplicate MAC a8:b8:e0:01:02:03")]),
+            vec![no_join_secret(), e("node[1].nics.wan.mac", 16, 24, "duplicate MAC a8:b8:e0:01:02:03")]),
         case("duplicate identify profile and index",
             trio("identify = { profile = \"p\" }\n", "identify = { profile = \"p\" }\n", ""),
-            vec![e("node[1].identify", 16, 12, "duplicate identify (profile `p`, index 1)").hint("tappaas.index")]),
+            vec![no_join_secret(), e("node[1].identify", 16, 12, "duplicate identify (profile `p`, index 1)").hint("tappaas.index")]),
         // --- roles and node count -----------------------------------------------------------------------
         case("no primary", with(&format!("{}{}{}", node("member", ""), node("member", ""), node("backup", ""))),
-            vec![e("node[0].role", 8, 1, "no node has role = \"primary\"")]),
+            vec![no_join_secret(), e("node[0].role", 8, 1, "no node has role = \"primary\"")]),
         case("two primaries", with(&format!("{}{}{}", node("primary", ""), node("primary", ""), node("backup", ""))),
-            vec![e("node[1].role", 13, 8, "a second primary: node[0] (tappaas1, line 8) is already the primary")]),
+            vec![no_join_secret(), e("node[1].role", 13, 8, "a second primary: node[0] (tappaas1, line 8) is already the primary")]),
         case("two backups", with(&format!("{}{}{}", node("primary", ""), node("backup", ""), node("backup", ""))),
-            vec![e("node[2].role", 17, 8, "a second backup node: node[1] (tappaas2, line 12)")]),
+            vec![no_join_secret(), e("node[2].role", 17, 8, "a second backup node: node[1] (tappaas2, line 12)")]),
         case("role missing", with("[[node]]\nprofile = \"p\"\n[node.tank1]\n"),
             vec![e("node[0].role", 8, 1, "missing required key `role`")]),
         case("role typo", with(&node("primery", "")),
@@ -270,7 +276,7 @@ fn cases() -> Vec<Case> {
         case("no nodes at all", with(""),
             vec![e("node", 1, 1, "no [[node]] entries")]),
         case("ten nodes", with(&format!("{}{}{}", node("primary", ""), node("member", "").repeat(8), node("backup", ""))),
-            vec![e("node[9]", 44, 1, "10 nodes: a site has at most 9")]),
+            vec![no_join_secret(), e("node[9]", 44, 1, "10 nodes: a site has at most 9")]),
         case("id out of range", with(&node("primary", "id = 0\n")),
             vec![e("node[0].id", 11, 6, "0 is out of range: must be 1 to 9")]),
         case("id as a string", with(&node("primary", "id = \"2\"\n")),
@@ -395,17 +401,19 @@ fn cases() -> Vec<Case> {
             vec![w("node[0].tank1.layout", 12, 1, "no redundancy; a failed disk loses the VMs")]),
         case("tank1 on one disk (three nodes)",
             with(&format!("{}{}{}", pnode("", B1, "disks = [{ serial = \"T1\" }]"), node("member", ""), node("backup", ""))),
-            vec![w("node[0].tank1.layout", 12, 1, "replication between nodes only")]),
+            vec![no_join_secret(), w("node[0].tank1.layout", 12, 1, "replication between nodes only")]),
         case("tank2 stripe", with(&format!("{P}[node.tank2]\ndisks = [{{ serial = \"D1\" }}, {{ serial = \"D2\" }}]\nlayout = \"single\"\n")),
             vec![w("node[0].tank2.layout", 16, 10, "make a stripe")]),
         case("two nodes, no backup", with(&format!("{}{}", node("primary", ""), node("member", ""))),
-            vec![w("node", 8, 1, "loses quorum")]),
+            vec![no_join_secret(), w("node", 8, 1, "loses quorum")]),
         case("ethN interface name", with(&node("primary", "nics = { wan = { name = \"eth0\" } }\n")),
             vec![w("node[0].nics.wan.name", 11, 25, "probe order")]),
         case("placeholder DMI serial", with(&node("primary", "identify = { dmi-serial = \"To Be Filled By O.E.M.\" }\n")),
             vec![w("node[0].identify.dmi-serial", 11, 27, "placeholder")]),
+        case("three nodes, [cluster] without join-secret", with(&format!("[cluster]\nname = \"c1\"\n{}{}{}", node("primary", ""), node("member", ""), node("backup", ""))),
+            vec![w("cluster.join-secret", 8, 1, "3 nodes and no join-secret").hint("join-keys")]),
         case("backup node without tank2", with(&format!("{}{}{}", node("primary", ""), node("member", ""), "[[node]]\nrole = \"backup\"\nprofile = \"p\"\n")),
-            vec![w("node[2].tank2", 16, 1, "Proxmox Backup Server has no datastore")]),
+            vec![no_join_secret(), w("node[2].tank2", 16, 1, "Proxmox Backup Server has no datastore")]),
     ]
 }
 

@@ -196,21 +196,17 @@ fn primary_tls(plan: &Plan, site: &Site) -> Result<Vec<RenderedFile>, RenderErro
 }
 
 /// A key that is not the certificate's would only show at the primary's first boot, as a
-/// pveproxy that cannot serve: refuse it before anything is written. Keys in forms rcgen does
-/// not read (traditional EC or RSA PEM) are left to Proxmox.
+/// pveproxy that cannot serve: refuse it before anything is written (validation reports it
+/// too; this guards callers that skip it). Keys in forms the check does not read (traditional
+/// EC or RSA PEM) are left to Proxmox.
 fn check_key_pair(cert: &str, key: &str) -> Result<(), RenderError> {
-    use rcgen::PublicKeyData;
-    let Ok(pair) = rcgen::KeyPair::from_pem(key) else {
-        return Ok(());
-    };
-    let spki = pair.subject_public_key_info();
-    let der = tappaas_site::pem::certificate_der(cert).map_err(|e| {
-        invalid(
+    if let Err(e) = tappaas_site::pem::certificate_der(cert) {
+        return Err(invalid(
             "/etc/tappaas/tls/api.pem",
             format!("primary-certificate {e}"),
-        )
-    })?;
-    if spki.is_empty() || !der.windows(spki.len()).any(|w| w == spki.as_slice()) {
+        ));
+    }
+    if tappaas_site::pem::key_belongs_to_certificate(cert, key) == Some(false) {
         return Err(invalid(
             "/etc/tappaas/tls/api.key",
             "the site's primary-key is not the key of its primary-certificate (make a matching \

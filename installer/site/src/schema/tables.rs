@@ -128,7 +128,8 @@ pub static CLUSTER: Table = Table {
           "One-time secret the other nodes join the primary's cluster with (at least 16 \
            characters). The primary makes it root's password only while nodes join, then \
            restores the `root-password-hash`; the members forget it. Needed when the site \
-           has more than one node. See docs/first-boot.md.", "\"q9V1x...\""),
+           has more than one node (without it `validate` warns: the nodes would stop at \
+           their first boot). See docs/first-boot.md.", "\"q9V1x...\""),
         f("primary-fingerprint", Ty::Str(K::Fingerprint), Optional,
           "SHA-256 fingerprint of the primary's API certificate, pinned by every node that \
            joins. `tappaas-bootstrap fingerprint` prints it on the primary. Needed when the \
@@ -142,7 +143,9 @@ pub static CLUSTER: Table = Table {
            `primary-certificate` and `primary-key`.",
           "\"-----BEGIN CERTIFICATE-----\\nMIIB...\\n-----END CERTIFICATE-----\\n\""),
         f("primary-key", Ty::Str(K::PrivateKey), Optional,
-          "The private key of `primary-certificate`: one unencrypted PEM private key block. A \
+          "The private key of `primary-certificate`: one unencrypted PEM private key block; a \
+           PKCS#8 key (what `join-keys` and `openssl genpkey` write) is checked to belong to \
+           the certificate. A \
            secret, as sensitive as `join-secret`: written only to the primary (0600), never \
            logged, and removed there once Proxmox has installed it. See docs/first-boot.md.",
           "\"-----BEGIN PRIVATE KEY-----\\nMIIB...\\n-----END PRIVATE KEY-----\\n\""),
