@@ -177,9 +177,17 @@ impl NodeConfig {
         &self.manifest.node.address
     }
 
-    /// Whether this site has more nodes than this one (so a join window is needed).
+    /// Whether this node forms or joins a cluster (so a join window is needed): the site has
+    /// more nodes than this one, or it carries a join secret (now or before
+    /// `forget-join-secret`), which makes even a site of one node a cluster that machines
+    /// added later can join. The TUI gives every new site one.
     pub fn multi_node(&self) -> bool {
         self.site.nodes.len() > 1
+            || self.site.cluster.join_secret.is_some()
+            || self
+                .site_source
+                .lines()
+                .any(|l| l.trim() == FORGOTTEN_SECRET_LINE)
     }
 
     /// The one-time join secret.
@@ -217,6 +225,10 @@ impl NodeConfig {
     }
 }
 
+/// What `forget-join-secret` leaves in place of the `join-secret` line.
+pub const FORGOTTEN_SECRET_LINE: &str =
+    "# join-secret: removed by tappaas-bootstrap after the join";
+
 /// The site file's text without the join secret (the line becomes a comment), for members
 /// once they joined and for the primary once the window is closed.
 pub fn without_join_secret(source: &str) -> String {
@@ -228,7 +240,8 @@ pub fn without_join_secret(source: &str) -> String {
             .or_else(|| t.strip_prefix("\"join-secret\""))
             .is_some_and(|rest| rest.trim_start().starts_with('='));
         if is_secret {
-            out.push_str("# join-secret: removed by tappaas-bootstrap after the join\n");
+            out.push_str(FORGOTTEN_SECRET_LINE);
+            out.push('\n');
         } else {
             out.push_str(line);
         }

@@ -870,6 +870,26 @@ fn a_single_node_forms_no_cluster_and_needs_no_secret() {
             "register-storage"
         ]
     );
+    // With a join secret (the TUI gives every new site one) the node forms a cluster of one,
+    // which machines added later join; after the secret is forgotten the plan stays the same.
+    let with_secret = format!("{site}\n[cluster]\njoin-secret = \"Zx8-one-time-secret-42\"\n");
+    let cfg = NodeConfig::from_parts(cfg.manifest.clone(), &with_secret, "site.toml").unwrap();
+    let growing = [
+        "check-network",
+        "wait-for-proxmox",
+        "open-join-window",
+        "api-certificate",
+        "create-cluster",
+        "register-storage",
+        "wait-for-members",
+        "close-join-window",
+        "forget-join-secret",
+    ];
+    assert_eq!(names(&plan(&cfg)), growing);
+    let forgotten = crate::config::without_join_secret(&with_secret);
+    let cfg = NodeConfig::from_parts(cfg.manifest.clone(), &forgotten, "site.toml").unwrap();
+    assert_eq!(cfg.site.cluster.join_secret, None);
+    assert_eq!(names(&plan(&cfg)), growing);
 }
 
 #[test]
