@@ -58,6 +58,31 @@ fn assert_answers(app: &App, expected: &Path, password: Option<&str>, profile: &
         );
         got.credentials.root_password_hash = want.credentials.root_password_hash.clone();
     }
+    // The TUI gives every new site its join settings, and a machine added to a site a fresh
+    // secret: random values the expected file cannot hold. Check they form a usable set, then
+    // compare the rest. (A loaded site's own settings are kept: compared as they are.)
+    let made = app.state.loaded_from.is_none() || app.state.added_node;
+    if made && want.cluster.join_secret.is_none() {
+        let c = &got.cluster;
+        let secret = c
+            .join_secret
+            .as_deref()
+            .expect("the site gets a join secret");
+        assert!(secret.len() >= 32, "a short join secret");
+        let cert = c
+            .primary_certificate
+            .as_deref()
+            .expect("a primary certificate");
+        let key = c.primary_key.as_deref().expect("the certificate's key");
+        assert_eq!(
+            tappaas_site::pem::key_belongs_to_certificate(cert, key),
+            Some(true),
+            "the key is not the certificate's"
+        );
+        got.cluster.join_secret = None;
+        got.cluster.primary_certificate = None;
+        got.cluster.primary_key = None;
+    }
     assert_eq!(
         sitefile::without_positions(&got),
         sitefile::without_positions(&want),
@@ -431,6 +456,9 @@ fn the_next_machine_joins_the_saved_site_as_a_new_node() {
     typ(&mut first, &saved.display().to_string());
     press(&mut first, KeyCode::Enter);
     assert!(saved.is_file(), "{:?}", first.state.errors);
+    let notice = first.state.notice.clone().unwrap_or_default();
+    assert!(notice.contains("join secret"), "{notice}");
+    assert!(!notice.contains("join-window open"), "{notice}");
 
     // The next machine loads it and joins.
     let mut next = app("qemu-lab", None, false);
@@ -453,6 +481,18 @@ fn the_next_machine_joins_the_saved_site_as_a_new_node() {
         "{:?}",
         next.state.errors
     );
+    // The new node gets a fresh join secret (the first one was used up when the primary formed
+    // its cluster) and keeps the primary's certificate, which the new node pins.
+    let first_site = sitefile::parse(&std::fs::read_to_string(&saved).expect("saved"), "saved")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (was, now) = (&first_site.cluster, &next.state.site.cluster);
+    assert!(was.join_secret.is_some() && now.join_secret.is_some());
+    assert_ne!(
+        was.join_secret, now.join_secret,
+        "the join secret was not renewed"
+    );
+    assert_eq!(was.primary_certificate, now.primary_certificate);
+    assert_eq!(was.primary_key, now.primary_key);
     assert_answers(
         &next,
         &Path::new(FIXTURES).join("qemu-lab-joined.toml"),
@@ -462,6 +502,23 @@ fn the_next_machine_joins_the_saved_site_as_a_new_node() {
     let plan = next.state.plan.as_ref().expect("plan");
     assert_eq!(plan.system.cluster.primary_address.to_string(), "10.0.0.10");
     assert_eq!(plan.system.address, "10.0.0.11/24");
+    // Saved, the file says to open the primary's join window for the new node.
+    let second = dir.path().join("site2.toml");
+    press(&mut next, KeyCode::Esc); // back to the summary
+    assert_eq!(next.state.screen, Screen::Summary);
+    press(&mut next, KeyCode::Char('s'));
+    press_n(&mut next, KeyCode::Backspace, 80);
+    typ(&mut next, &second.display().to_string());
+    press(&mut next, KeyCode::Enter);
+    assert!(second.is_file(), "{:?}", next.state.errors);
+    let notice = next.state.notice.clone().unwrap_or_default();
+    assert!(
+        notice.contains(&format!(
+            "on tappaas1: tappaas-bootstrap join-window open --site {}",
+            second.display()
+        )),
+        "{notice}"
+    );
 }
 
 #[test]

@@ -137,17 +137,17 @@ impl Builder<'_> {
                 "primary-key is given without primary-certificate",
                 pair_hint,
             ),
-            (Some(cert), Some(key)) => {
-                if crate::pem::key_belongs_to_certificate(cert, key) == Some(false) {
-                    self.diags.err_hint(
-                        c.pos_of(KEY),
-                        &c.path_of(KEY),
-                        "primary-key is not the key of primary-certificate: the primary could \
-                         not serve it",
-                        "make a matching pair with `tappaas-installer join-keys` and copy both \
-                         from its output",
-                    );
-                }
+            (Some(cert), Some(key))
+                if crate::pem::key_belongs_to_certificate(cert, key) == Some(false) =>
+            {
+                self.diags.err_hint(
+                    c.pos_of(KEY),
+                    &c.path_of(KEY),
+                    "primary-key is not the key of primary-certificate: the primary could not \
+                     serve it",
+                    "make a matching pair with `tappaas-installer join-keys` and copy both from \
+                     its output",
+                );
             }
             _ => {}
         }

@@ -274,6 +274,12 @@ pub struct State {
     pub loaded_from: Option<String>,
     /// Whether the root password was set in this session or came from a loaded site file.
     pub password_set: bool,
+    /// This machine was added to a loaded site as a new node in this session: the site gets a
+    /// fresh join secret, and the primary must open its join window for it.
+    pub added_node: bool,
+    /// The join settings were made or renewed in this session (so going back and forth over
+    /// the site screen does not renew them again).
+    pub join_settings_made: bool,
     /// The text fields.
     pub fields: Fields,
     /// The focused row on the current screen (a list item or a field).

@@ -2,7 +2,7 @@
 //! file, hash a password). Each answers with a [`Msg`] on the UI's channel.
 
 use super::sitefile;
-use super::update::{Command, Msg};
+use super::update::{Command, JoinAnswer, JoinRequest, Msg};
 use crate::exec::RealHost;
 use crate::install::{self, InstallContext, Machine};
 use crate::inventory::{Inventory, LinkState};
@@ -150,7 +150,9 @@ pub fn perform(cmd: &Command) -> Option<Msg> {
         Command::FinishSite {
             password,
             ssh_key_path,
+            join,
         } => Some(Msg::SiteFinished {
+            join: join.as_ref().map(make_join_settings),
             hash: password
                 .as_deref()
                 .map(|p| sitefile::hash_password(p).map_err(|e| format!("{e:#}"))),
@@ -170,6 +172,22 @@ pub fn perform(cmd: &Command) -> Option<Msg> {
             )))
         }
         Command::StartInstall { .. } | Command::Quit => None,
+    }
+}
+
+/// A join secret, and for a new site the primary's certificate and key, as `join-keys` makes
+/// them.
+fn make_join_settings(req: &JoinRequest) -> Result<JoinAnswer, String> {
+    match req {
+        JoinRequest::NewSite { name, address } => {
+            crate::joinkeys::generate(&crate::joinkeys::PrimaryId {
+                name: name.clone(),
+                address: *address,
+            })
+            .map(JoinAnswer::Keys)
+            .map_err(|e| format!("{e:#}"))
+        }
+        JoinRequest::FreshSecret => Ok(JoinAnswer::Secret(crate::joinkeys::join_secret())),
     }
 }
 

@@ -5,7 +5,7 @@
 use super::super::sitefile;
 use super::super::state::{Fields, Input, Progress, Purpose, Screen, State, KEYBOARDS};
 use super::machine::nic_roles;
-use super::{go, Command};
+use super::{go, Command, JoinAnswer, JoinRequest};
 use crate::inventory::Inventory;
 use crate::plan::{self, Hints, Plan};
 use std::net::Ipv4Addr;
@@ -33,6 +33,8 @@ impl State {
             disk_roles: None,
             loaded_from: None,
             password_set: false,
+            added_node: false,
+            join_settings_made: false,
             fields: Fields::default(),
             focus: 0,
             keyboard: 0,
@@ -281,7 +283,10 @@ pub(super) fn role_next(s: &mut State) -> Vec<Command> {
                 // The site has no such machine yet (a site saved after its first node): this
                 // machine becomes a new node of it.
                 None => match add_node(s, &mut cand, want) {
-                    Ok(i) => s.node = i,
+                    Ok(i) => {
+                        s.node = i;
+                        s.added_node = true;
+                    }
                     Err(e) => {
                         s.errors = vec![e];
                         return Vec::new();
@@ -361,6 +366,7 @@ pub(super) fn new_node(s: &mut State) {
             let old = s.node;
             s.node = i;
             if commit(s, &cand) {
+                s.added_node = true;
                 s.disk_roles = None;
                 fill_fields(s);
                 s.notice = Some(format!(
@@ -534,15 +540,56 @@ pub(super) fn site_next(s: &mut State) -> Vec<Command> {
     vec![Command::FinishSite {
         password: (!pw.is_empty()).then_some(pw),
         ssh_key_path: (!key.is_empty()).then_some(key),
+        join: join_request(s),
     }]
+}
+
+/// What the site's join settings need, so that the nodes form their cluster unattended:
+/// a new site gets a join secret and the primary's certificate (its primary then forms a
+/// cluster, even of one, that machines added later join); a machine added to a loaded site
+/// gets a fresh secret (the one the site had was used up by the earlier joins).
+fn join_request(s: &State) -> Option<JoinRequest> {
+    if s.join_settings_made {
+        return None;
+    }
+    let node = s.this_node()?;
+    let c = &s.site.cluster;
+    if s.added_node || s.purpose == Purpose::Replace {
+        return Some(JoinRequest::FreshSecret);
+    }
+    // A loaded site's own join settings (or their absence) are kept.
+    let new_site = s.loaded_from.is_none()
+        && c.join_secret.is_none()
+        && c.primary_certificate.is_none()
+        && c.primary_fingerprint.is_none();
+    (node.role == Role::Primary && new_site).then(|| JoinRequest::NewSite {
+        name: node.name.clone(),
+        address: node.address,
+    })
 }
 
 pub(super) fn site_finished(
     s: &mut State,
     hash: Option<Result<String, String>>,
     key: Option<Result<String, String>>,
+    join: Option<Result<JoinAnswer, String>>,
 ) {
+    let before = s.site.cluster.join_secret.clone();
     let mut cand = s.site.clone();
+    match join {
+        Some(Ok(JoinAnswer::Keys(k))) => {
+            cand.cluster.join_secret = Some(k.join_secret);
+            cand.cluster.primary_certificate = Some(k.certificate_pem);
+            cand.cluster.primary_key = Some(k.key_pem);
+            cand.cluster.primary_fingerprint = None;
+        }
+        Some(Ok(JoinAnswer::Secret(secret))) => cand.cluster.join_secret = Some(secret),
+        Some(Err(e)) => {
+            s.errors = vec![format!("making the cluster's join settings: {e}")];
+            return;
+        }
+        None => {}
+    }
     match hash {
         Some(Ok(h)) => {
             cand.credentials.root_password_hash = h;
@@ -567,6 +614,7 @@ pub(super) fn site_finished(
         _ => {}
     }
     if commit(s, &cand) {
+        s.join_settings_made |= s.site.cluster.join_secret != before;
         go(s, Screen::Summary);
     }
 }

@@ -44,11 +44,45 @@ pub enum Msg {
         hash: Option<Result<String, String>>,
         /// The key read from the given file.
         key: Option<Result<String, String>>,
+        /// The join settings, when asked for.
+        join: Option<Result<JoinAnswer, String>>,
     },
     /// The site file was saved (its path) or could not be.
     Saved(Result<String, String>),
     /// The console's keymap was switched (what was done), left alone (`None`), or not.
     KeymapSet(Result<Option<String>, String>),
+}
+
+/// The join settings the site screen asks the runtime to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinRequest {
+    /// A new site: a join secret and the primary's certificate and key (`join-keys`).
+    NewSite {
+        /// The primary's host name, for the certificate.
+        name: String,
+        /// The primary's management address, for the certificate.
+        address: std::net::Ipv4Addr,
+    },
+    /// A machine added to (or replacing a node of) a loaded site: a fresh join secret.
+    FreshSecret,
+}
+
+/// The join settings made. `Debug` shows no secret.
+#[derive(Clone)]
+pub enum JoinAnswer {
+    /// For a new site.
+    Keys(crate::joinkeys::JoinKeys),
+    /// A fresh join secret.
+    Secret(String),
+}
+
+impl std::fmt::Debug for JoinAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinAnswer::Keys(k) => f.debug_tuple("Keys").field(k).finish(),
+            JoinAnswer::Secret(_) => f.write_str("Secret(<redacted>)"),
+        }
+    }
 }
 
 /// Work for the runtime.
@@ -62,6 +96,8 @@ pub enum Command {
         password: Option<String>,
         /// The SSH key file, when one was given.
         ssh_key_path: Option<String>,
+        /// Join settings to make (they need the OS's random numbers).
+        join: Option<JoinRequest>,
     },
     /// Switch the live console's keymap to the chosen layout (`loadkeys`), so the password
     /// is typed in the layout the volunteer sees; answer with [`Msg::KeymapSet`].
@@ -176,17 +212,40 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Command> {
             loaded(s, &path, r);
             Vec::new()
         }
-        Msg::SiteFinished { hash, key } => {
-            site_finished(s, hash, key);
+        Msg::SiteFinished { hash, key, join } => {
+            site_finished(s, hash, key, join);
             Vec::new()
         }
         Msg::Saved(r) => {
             match r {
                 Ok(p) => {
-                    s.notice = Some(format!(
+                    let mut notice = format!(
                         "Saved the answers to {p} (readable by root only). Install the next \
                          machine from it with: tappaas-installer install --site {p}"
-                    ));
+                    );
+                    if s.site.cluster.join_secret.is_some() {
+                        notice.push_str(
+                            ". It holds the cluster's join secret: keep it safe until every \
+                             node has joined",
+                        );
+                    }
+                    if s.added_node || s.purpose == Purpose::Replace {
+                        // A replaced primary joins through a surviving node.
+                        let primary = match s.this_node() {
+                            Some(n) if n.role == tappaas_site::Role::Primary => "a surviving node",
+                            _ => s
+                                .site
+                                .nodes
+                                .iter()
+                                .find(|n| n.role == tappaas_site::Role::Primary)
+                                .map_or("the primary", |n| n.name.as_str()),
+                        };
+                        notice.push_str(&format!(
+                            ". Before this machine first starts, open the join window on \
+                             {primary}: tappaas-bootstrap join-window open --site {p}"
+                        ));
+                    }
+                    s.notice = Some(notice);
                     s.errors.clear();
                 }
                 Err(e) => s.errors = vec![format!("could not save the site file: {e}")],
