@@ -9,10 +9,12 @@
 #   importable       `zpool import` output before importing (text)
 #   lsblk            `lsblk -J` of the guest's view
 #   root_files       {path: content} of a few files of the installed root (hostname, hosts,
-#                    network interfaces, the node manifest, what the lab's test package's
-#                    postinst recorded, policy-rc.d if it was left behind), read from
-#                    <pool>/ROOT/pve-1 mounted
-#                    read-only under an altroot
+#                    network interfaces, the node manifest and site file copy, the primary's
+#                    API certificate, what the lab's test package's postinst recorded,
+#                    policy-rc.d if it was left behind), read from <pool>/ROOT/pve-1 mounted
+#                    read-only under an altroot; plus, under keys starting with `$ `, what the
+#                    installed first-boot agent says of that root (`tappaas-bootstrap --root
+#                    <it> plan`) and the modes of the agent and the primary's key
 set -u
 out=$LAB_RESULT
 t=/run/lab/verify; mkdir -p $t
@@ -43,12 +45,25 @@ zfs get -Hp -o name,property,value,source all >$t/zfsget 2>/dev/null
 echo '{}' >$t/rootfiles.json
 root_ds=$(zfs list -H -o name 2>/dev/null | grep '/ROOT/pve-1$' | head -n 1)
 if [ -n "$root_ds" ] && zfs mount "$root_ds" >>$t/import.log 2>&1; then
+    add() { # key, file with the value
+        jq --arg k "$1" --rawfile v "$2" '. + {($k): $v}' $t/rootfiles.json >$t/rf.tmp \
+            && mv $t/rf.tmp $t/rootfiles.json
+    }
     for f in /etc/hostname /etc/hosts /etc/network/interfaces /etc/tappaas/node.toml \
+             /etc/tappaas/site.toml /etc/tappaas/tls/api.pem \
              /var/lib/tappaas-lab/postinst.txt /usr/sbin/policy-rc.d; do
         [ -f "/run/lab/altroot$f" ] || continue
-        jq --arg k "$f" --rawfile v "/run/lab/altroot$f" '. + {($k): $v}' $t/rootfiles.json >$t/rf.tmp \
-            && mv $t/rf.tmp $t/rootfiles.json
+        add "$f" "/run/lab/altroot$f"
     done
+    agent=/run/lab/altroot/usr/bin/tappaas-bootstrap
+    if [ -f "$agent" ]; then
+        stat -c '%a %U' "$agent" "/run/lab/altroot/etc/tappaas/tls/api.key" >$t/modes 2>&1
+        add '$ stat -c "%a %U" /usr/bin/tappaas-bootstrap /etc/tappaas/tls/api.key' $t/modes
+        # The installed agent, run from here on the installed root (nothing is written: plan
+        # only reads the node manifest and the site file).
+        "$agent" --root /run/lab/altroot plan >$t/plan 2>&1 || echo "exit $?" >>$t/plan
+        add '$ tappaas-bootstrap plan' $t/plan
+    fi
     zfs unmount "$root_ds" >>$t/import.log 2>&1
 fi
 lsblk -J -o NAME,SERIAL,SIZE,TYPE,FSTYPE,LABEL,PARTLABEL >$t/lsblk 2>/dev/null || echo '{}' >$t/lsblk
