@@ -15,6 +15,7 @@ use crate::schema::{Rejection, Schema};
 use crate::site::{FaultKind, RequestRecord, SiteState};
 
 mod access;
+mod certificates;
 mod cluster;
 mod nodes;
 mod storage;
@@ -132,7 +133,9 @@ pub async fn handle(shared: &Arc<Shared>, node: &str, req: ApiRequest) -> ApiRes
             .params
             .iter()
             .map(|(k, v)| {
-                let secret = k.contains("password") || k == "value";
+                // Passwords, token values, private keys (certificate upload, PBS encryption).
+                let secret = k.contains("password")
+                    || matches!(k.as_str(), "value" | "key" | "encryption-key");
                 (
                     k.clone(),
                     if secret { "***".to_string() } else { v.clone() },
@@ -296,6 +299,9 @@ async fn route(
         ("GET", "/nodes/{node}/tasks") => nodes::list_tasks(shared, node, p),
         ("GET", "/nodes/{node}/tasks/{upid}/status") => nodes::task_status(shared, node, p),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => nodes::task_log(shared, node, p),
+        ("POST", "/nodes/{node}/certificates/custom") => {
+            certificates::upload_custom_cert(shared, node, p)
+        }
         ("GET", "/cluster/status") => Ok(cluster::cluster_status(&shared.lock(), node)),
         ("GET", "/cluster/config/nodes") => cluster::cluster_nodes(shared, node),
         ("GET", "/cluster/config/join") => cluster::join_info(shared, node, p),
@@ -340,6 +346,7 @@ pub const IMPLEMENTED: &[(&str, &str)] = &[
     ("POST", "/cluster/config"),
     ("POST", "/cluster/config/join"),
     ("POST", "/cluster/replication"),
+    ("POST", "/nodes/{node}/certificates/custom"),
     ("POST", "/storage"),
     ("PUT", "/access/password"),
     ("PUT", "/storage/{storage}"),
