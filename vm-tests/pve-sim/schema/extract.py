@@ -41,6 +41,7 @@ ENDPOINTS = {
     "/storage/{storage}": ["GET", "PUT", "DELETE"],
     "/cluster/backup": ["GET", "POST"],
     "/cluster/replication": ["GET", "POST"],
+    "/cluster/replication/{id}": ["DELETE"],
 }
 
 

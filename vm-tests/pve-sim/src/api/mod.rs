@@ -317,6 +317,7 @@ async fn route(
         ("POST", "/cluster/backup") => storage::create_backup_job(shared, node, p),
         ("GET", "/cluster/replication") => storage::list_jobs(shared, node, false),
         ("POST", "/cluster/replication") => storage::create_replication_job(shared, node, p),
+        ("DELETE", "/cluster/replication/{id}") => storage::delete_replication_job(shared, node, p),
         _ => Err((501, format!("Method '{method} {template}' not implemented"))),
     }
 }
@@ -325,6 +326,7 @@ async fn route(
 pub const IMPLEMENTED: &[(&str, &str)] = &[
     ("DELETE", "/access/users/{userid}/token/{tokenid}"),
     ("DELETE", "/cluster/config/nodes/{node}"),
+    ("DELETE", "/cluster/replication/{id}"),
     ("DELETE", "/storage/{storage}"),
     ("GET", "/cluster/backup"),
     ("GET", "/cluster/config/join"),
