@@ -66,14 +66,50 @@ async fn replication_jobs_are_marked_removed_and_recreated_like_pve() {
     );
     assert_eq!(j["comment"], "db replica");
 
-    // Without force, a job is only marked; its target is down, so the runner cannot remove
-    // the replicas there and the job stays, listed with `remove_job`, and its id stays taken.
+    // replication.cfg is cluster-wide: a job to the member that takes the request is fine
+    // (PVE checks against the guest's node when the job runs), one from a node to itself not.
+    pve.ok(
+        "POST",
+        "/cluster/replication",
+        &[
+            ("id", "140-0"),
+            ("target", "tappaas1"),
+            ("source", "tappaas2"),
+            ("type", "local"),
+        ],
+    )
+    .await;
+    let r = pve
+        .call(
+            "POST",
+            "/cluster/replication",
+            &[
+                ("id", "150-0"),
+                ("target", "tappaas3"),
+                ("source", "tappaas3"),
+                ("type", "local"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 500);
+    assert_eq!(
+        r.body["message"],
+        "source and target node 'tappaas3' are the same\n"
+    );
+
+    // Without force, a job is only marked; its target (or, for 140-0, the guest's node) is
+    // down, so the runner cannot remove it and the job stays, listed with `remove_job`, and
+    // its id stays taken.
     n2.set_down(DownMode::Refuse).await;
     pve.ok("DELETE", "/cluster/replication/110-0", &[]).await;
+    pve.ok("DELETE", "/cluster/replication/140-0", &[]).await;
     let list = pve.ok("GET", "/cluster/replication", &[]).await;
     assert_eq!(job(&list, "110-0").unwrap()["remove_job"], "full");
+    assert_eq!(job(&list, "140-0").unwrap()["remove_job"], "full");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(site.replication_jobs("tappaas1").contains_key("110-0"));
+    assert!(site.replication_jobs("tappaas1").contains_key("140-0"));
     let r = pve
         .call(
             "POST",
@@ -99,10 +135,11 @@ async fn replication_jobs_are_marked_removed_and_recreated_like_pve() {
     // The target back: the runner finishes the removal.
     n2.set_up().await;
     assert!(
-        site.wait_for(Duration::from_secs(5), |s| !s
-            .replication_jobs("tappaas1")
-            .contains_key("110-0"))
-            .await
+        site.wait_for(Duration::from_secs(5), |s| {
+            let jobs = s.replication_jobs("tappaas1");
+            !jobs.contains_key("110-0") && !jobs.contains_key("140-0")
+        })
+        .await
     );
 
     // `force` drops the entry at once; the id can be used again.

@@ -295,8 +295,12 @@ pub(super) fn create_replication_job(shared: &Arc<Shared>, node: &str, p: &Param
     if !known {
         return fail(format!("unknown node '{target}'"));
     }
-    if target == node && p.get("source").is_none() {
-        return fail("cannot replicate to the node itself");
+    // PVE checks a job against its guest's node only when the job runs ("unable to sync to
+    // local node"); replication.cfg is cluster-wide, so which member takes the request does
+    // not matter. Guests are not simulated: only a job whose own source is its target is
+    // refused.
+    if p.get("source") == Some(target) {
+        return fail(format!("source and target node '{target}' are the same"));
     }
     let cfs = st
         .cfs_of_mut(node)
@@ -354,7 +358,8 @@ pub(super) fn delete_replication_job(shared: &Arc<Shared>, node: &str, p: &Param
 }
 
 /// The replication runner (pvesr, every minute in PVE; here every `interval`) removes a
-/// marked job: `local` at once, `full` once it can reach the target to remove the replicas.
+/// marked job once the guest's node (`source`, when the job names it) is an online member:
+/// `local` then, `full` once the target is one too (its replicas are removed there).
 fn spawn_replication_removal(
     shared: &Arc<Shared>,
     node: &str,
@@ -379,8 +384,10 @@ fn spawn_replication_removal(
             let Some(mode) = job.get("remove_job") else {
                 return;
             };
-            let target = job.get("target").map(String::as_str).unwrap_or_default();
-            let done = mode == "local" || st.reachable_member(&node, target);
+            // The runner of the guest's node (`source`) does it; for `full` it must reach the
+            // target too.
+            let up = |n: Option<&String>| n.is_none_or(|n| st.reachable_member(&node, n));
+            let done = up(job.get("source")) && (mode == "local" || up(job.get("target")));
             if done && st.quorate(&node) {
                 if let Some(c) = st.cfs_of_mut(&node) {
                     c.replication_jobs.remove(&id);
