@@ -223,6 +223,7 @@ fn a_replaced_node_rejoins_under_its_old_name() {
         source: None,
         rate: None,
         comment: None,
+        remove_job: None,
     })
     .unwrap();
     let old_fp = lab.site.node("tappaas2").unwrap().fingerprint();

@@ -318,6 +318,10 @@ pub struct ReplicationJob {
     /// Description.
     #[serde(default)]
     pub comment: Option<String>,
+    /// Set when the job is marked for removal (`local`, `full`): Proxmox's replication runner
+    /// removes it once it reaches the nodes involved. Never sent on create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_job: Option<String>,
 }
 
 /// A backup job (`/cluster/backup`), the fields we set.

@@ -107,10 +107,15 @@ pub(super) fn api_certificate(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<(
     };
     let pinned = crate::pve::Fingerprint::parse(&pinned)?;
     let served = local_fingerprint(env.paths)?;
+    let (cert, key) = (env.paths.at(API_CERT), env.paths.at(API_KEY));
     if served == pinned {
+        // Served already: Proxmox has its own copy of the key. A run cut off between the
+        // upload and the clean-up left ours behind: remove it now.
+        if key.exists() {
+            std::fs::remove_file(&key).with_context(|| format!("removing {}", key.display()))?;
+        }
         return Ok(());
     }
-    let (cert, key) = (env.paths.at(API_CERT), env.paths.at(API_KEY));
     if !cert.exists() || !key.exists() {
         bail!(
             "this node's API certificate is {served}, but the site file pins {pinned} for the primary, so the other nodes will refuse to join: put {served} into [cluster] primary-fingerprint (`tappaas-bootstrap fingerprint` prints it), or provide the pinned certificate as {API_CERT} and {API_KEY}"
@@ -126,8 +131,21 @@ pub(super) fn api_certificate(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<(
         bail!("{API_CERT} has fingerprint {given}, but the site file pins {pinned}");
     }
     let api = env.connector.local()?;
-    api.set_custom_certificate(env.config.name(), &pem, &key_pem)
-        .context("installing the site's API certificate for pveproxy")?;
+    match api.set_custom_certificate(env.config.name(), &pem, &key_pem) {
+        Ok(_) => {}
+        Err(e @ PveError::Api { status: 400, .. }) if matches!(&e, PveError::Api { errors, .. } if errors.contains_key("key")) =>
+        {
+            // Nothing was installed: the node still serves its own certificate.
+            return Err(anyhow::Error::new(e).context(format!(
+                "Proxmox refused {API_KEY}: it is not the key of {API_CERT} (the site's primary-key must belong to its primary-certificate; make a matching pair with `tappaas-installer join-keys`, put it into {API_CERT} and {API_KEY}, and the next attempt installs it)"
+            )));
+        }
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context("installing the site's API certificate for pveproxy")
+            )
+        }
+    }
     env.wait_for(
         "pveproxy to serve the site's certificate",
         Duration::from_secs(120),

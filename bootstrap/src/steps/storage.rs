@@ -1,11 +1,11 @@
 //! Storage steps: the node's data pools as zfspool storage of the cluster (this node added to
 //! each pool's node list), and the replication jobs a replaced node had.
 
-use crate::pve::{PveApi, PveError, StorageCreate};
+use crate::pve::{PveApi, PveError, ReplicationJob, StorageCreate};
 use crate::state::Memory;
 use anyhow::{bail, Context as _};
 
-use super::Env;
+use super::{Env, Poll};
 
 /// Makes `pool` a zfspool storage `id` that lists `node`; returns whether it changed anything.
 pub(crate) fn ensure_pool_storage(
@@ -92,6 +92,12 @@ pub(super) fn remember_replication(env: &Env<'_>, memory: &mut Memory) -> anyhow
     memory.replication_jobs = Some(
         jobs.into_iter()
             .filter(|j| j.target == me || j.source.as_deref() == Some(me))
+            // A job marked for removal (while this node was dead, Proxmox could not finish
+            // it) is remembered as the job it was.
+            .map(|j| ReplicationJob {
+                remove_job: None,
+                ..j
+            })
             .collect(),
     );
     Ok(())
@@ -101,6 +107,33 @@ pub(super) fn restore_replication(env: &Env<'_>, memory: &mut Memory) -> anyhow:
     let Some(jobs) = memory.replication_jobs.clone() else {
         return Ok(());
     };
+    // A remembered job still listed but marked for removal goes away as soon as Proxmox's
+    // replication runner reaches this node again: taking it for present would lose it. Wait
+    // for the runner to finish (it runs every minute), then re-create it.
+    env.wait_for(
+        "Proxmox to finish removing this node's replication jobs marked for removal",
+        env.timing.task.timeout,
+        || {
+            let existing = match env
+                .connector
+                .local()
+                .and_then(|a| Ok(a.replication_list()?))
+            {
+                Ok(e) => e,
+                Err(e) => return Ok(Poll::Pending(format!("{e:#}"))),
+            };
+            let marked: Vec<&str> = existing
+                .iter()
+                .filter(|e| e.remove_job.is_some() && jobs.iter().any(|j| j.id == e.id))
+                .map(|e| e.id.as_str())
+                .collect();
+            Ok(if marked.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("{} marked for removal", marked.join(", ")))
+            })
+        },
+    )?;
     super::cluster::with_quorum(env, || {
         let api = env.connector.local()?;
         let existing = api.replication_list()?;

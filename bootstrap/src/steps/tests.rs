@@ -905,6 +905,7 @@ fn a_replacement_re_creates_the_replication_jobs_the_cluster_lost() {
         source: Some("tappaas1".into()),
         rate: None,
         comment: None,
+        remove_job: None,
     };
     let created = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut conn = MockConnector::new();

@@ -33,6 +33,12 @@ pub struct Lab {
     pub site_toml: String,
     pub timing: Timing,
     pub options: ClientOptions,
+    /// What the installer wrote to the primary's `/etc/tappaas/tls/` (`api.pem`, `api.key`)
+    /// from the site file's `primary-certificate` and `primary-key`.
+    pub primary_tls: Option<(String, String)>,
+    /// Nodes whose agent pins its own API by the certificate files under `/etc/pve/local`, as
+    /// the real connector does (the others pin what the simulator serves).
+    pub file_pinned: Vec<u8>,
 }
 
 pub fn node_name(n: u8) -> String {
@@ -92,7 +98,58 @@ impl Lab {
             site_toml,
             timing: fast_timing(),
             options: client_options(),
+            primary_tls: None,
+            file_pinned: Vec::new(),
         };
+        for n in 1..=3 {
+            lab.install(n, false);
+        }
+        lab
+    }
+
+    /// Three nodes from a site file that carries a pre-made `primary-certificate` and
+    /// `primary-key` (as `tappaas-installer join-keys` makes them); every simulated node starts
+    /// with its own self-signed certificate. Installed as the installer does
+    /// (installer/src/system/manifest.rs): every node's site copy has the certificate and key
+    /// replaced by the fingerprint they pin, and only the primary gets `/etc/tappaas/tls/api.pem`
+    /// and `api.key`, here with `key_pem` (normally the site's `primary-key`). The primary's
+    /// agent pins its own API by its certificate files, which follow what the simulated node
+    /// has written to `/etc/pve/local/` (`pveproxy-ssl.pem` appears with an upload).
+    pub fn with_primary_certificate(
+        latencies: Latencies,
+        cert_pem: &str,
+        primary_key: &str,
+        key_pem: &str,
+    ) -> Lab {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let nodes: Vec<NodeSpec> = (1..=3).map(NodeSpec::tappaas).collect();
+        let site = rt
+            .block_on(SimSite::start(SimConfig { nodes, latencies }))
+            .unwrap();
+        let source = format!(
+            "{SITE}\n[cluster]\njoin-secret = \"{SECRET}\"\nprimary-certificate = {}\nprimary-key = {}\n",
+            toml_str(cert_pem),
+            toml_str(primary_key),
+        );
+        let opts = tappaas_site::ParseOptions::default();
+        tappaas_site::parse(&source, &opts).unwrap_or_else(|e| panic!("{e:?}"));
+        let site_toml = tappaas_site::copy::without_primary_key(&source, &opts).unwrap();
+        let site = Arc::new(site);
+        let lab = Lab {
+            rt,
+            site,
+            dir: tempfile::tempdir().unwrap(),
+            site_toml,
+            timing: fast_timing(),
+            options: client_options(),
+            primary_tls: Some((cert_pem.to_string(), key_pem.to_string())),
+            file_pinned: vec![1],
+        };
+        spawn_file_mirror(Arc::downgrade(&lab.site), lab.dir.path().to_path_buf(), 3);
         for n in 1..=3 {
             lab.install(n, false);
         }
@@ -150,6 +207,10 @@ rpool = "rpool"
             site = site.replace("role = \"member\"", "role = \"member\"\nreplace = true");
         }
         w("etc/tappaas/site.toml", &site);
+        if let (1, Some((cert, key))) = (n, &self.primary_tls) {
+            w("etc/tappaas/tls/api.pem", cert);
+            w("etc/tappaas/tls/api.key", key);
+        }
         self.refresh_cert(n);
         for (bridge, port) in [("lan", "enp2s0"), ("wan", "enp1s0")] {
             std::fs::create_dir_all(root.join(format!("sys/class/net/{bridge}/bridge"))).unwrap();
@@ -198,6 +259,7 @@ rpool = "rpool"
             options: self.options,
             password: config.join_secret().ok(),
             token: Mutex::new(None),
+            files: self.file_pinned.contains(&n).then(|| paths.clone()),
         };
         let systemd = FakeSystemd::default();
         let notify = Recorder::default();
@@ -229,6 +291,50 @@ rpool = "rpool"
     }
 }
 
+/// A TOML basic string holding `text`.
+pub fn toml_str(text: &str) -> String {
+    format!(
+        "\"{}\"",
+        text.replace('\\', "\\\\")
+            .replace('\n', "\\n")
+            .replace('"', "\\\"")
+    )
+}
+
+/// Keeps each node's `/etc/pve/local/pveproxy-ssl.pem` under `dir` what the simulated node has
+/// written (`NodeHandle::custom_cert_pem`), as pmxcfs shows `/etc/pve/nodes/NAME/` at once,
+/// until the site is dropped.
+pub fn spawn_file_mirror(site: std::sync::Weak<SimSite>, dir: PathBuf, nodes: u8) {
+    std::thread::spawn(move || loop {
+        let Some(site) = site.upgrade() else {
+            return;
+        };
+        for n in 1..=nodes {
+            let Some(node) = site.node(&node_name(n)) else {
+                continue;
+            };
+            let p = dir
+                .join(node_name(n))
+                .join("etc/pve/local/pveproxy-ssl.pem");
+            let want = node.custom_cert_pem();
+            if std::fs::read_to_string(&p).ok() != want {
+                match want {
+                    Some(pem) if p.parent().is_some_and(|d| d.exists()) => {
+                        let tmp = p.with_extension("tmp");
+                        let _ = std::fs::write(&tmp, pem).and_then(|()| std::fs::rename(&tmp, &p));
+                    }
+                    Some(_) => {}
+                    None => {
+                        let _ = std::fs::remove_file(&p);
+                    }
+                }
+            }
+        }
+        drop(site);
+        std::thread::sleep(Duration::from_millis(5));
+    });
+}
+
 pub fn client_options() -> ClientOptions {
     ClientOptions {
         connect_timeout: Duration::from_secs(2),
@@ -250,6 +356,9 @@ pub struct SimConnector {
     pub options: ClientOptions,
     pub password: Option<Secret>,
     pub token: Mutex<Option<Secret>>,
+    /// Pin this node's own API by its certificate files (`Paths::api_cert`), as the real
+    /// connector does; `None`: by what the simulator serves.
+    pub files: Option<Paths>,
 }
 
 impl SimConnector {
@@ -261,12 +370,19 @@ impl SimConnector {
             options: lab.options,
             password: None,
             token: Mutex::new(None),
+            files: None,
         }
     }
 
     fn local_url_fp(&self) -> anyhow::Result<(String, Fingerprint)> {
         let n = self.site.node(&self.node).unwrap();
-        Ok((n.url(), Fingerprint::parse(&n.fingerprint())?))
+        match &self.files {
+            Some(paths) => Ok((
+                n.url(),
+                tappaas_bootstrap::config::local_fingerprint(paths)?,
+            )),
+            None => Ok((n.url(), Fingerprint::parse(&n.fingerprint())?)),
+        }
     }
 
     /// `pveum user token add root@pam tappaas-bootstrap --privsep 0`: root on the node needs

@@ -31,6 +31,7 @@ ENDPOINTS = {
     "/nodes/{node}/tasks": ["GET"],
     "/nodes/{node}/tasks/{upid}/status": ["GET"],
     "/nodes/{node}/tasks/{upid}/log": ["GET"],
+    "/nodes/{node}/certificates/custom": ["POST"],
     "/cluster/status": ["GET"],
     "/cluster/config": ["POST"],
     "/cluster/config/nodes": ["GET"],
@@ -40,6 +41,7 @@ ENDPOINTS = {
     "/storage/{storage}": ["GET", "PUT", "DELETE"],
     "/cluster/backup": ["GET", "POST"],
     "/cluster/replication": ["GET", "POST"],
+    "/cluster/replication/{id}": ["DELETE"],
 }
 
 

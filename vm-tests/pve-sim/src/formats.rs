@@ -18,6 +18,9 @@ pub const KNOWN: &[&str] = &[
     "ip",
     "ipv4",
     "ipv6",
+    "pem-certificate",
+    "pem-certificate-chain",
+    "pem-string",
     "prune-backups",
     "pve-calendar-event",
     "pve-configid",
@@ -64,6 +67,24 @@ static JOB_ID: LazyLock<Regex> = LazyLock::new(|| re(r"^[1-9][0-9]{2,8}-\d{1,9}$
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^[^\s@]+@[^\s@]+$"));
 // Calendar events (systemd-like, "*/15", "mon..fri 21:00", "sat 03:00") are parsed by a Rust
 // library in PVE; we only check the character set and that it is not empty.
+// PVE::Certificate::check_pem: text before the first `-----BEGIN` is ignored, then one PEM
+// block (`pem-certificate`, `pem-string` with any label) or several (`pem-certificate-chain`).
+const B64_BLOCK: &str = r"(?:[0-9A-Za-z+/]+\s*\n)*[0-9A-Za-z+/]*(?:=\s*\n=|={0,2})?\s*\n";
+fn pem_block(label: &str) -> String {
+    format!(r"-----BEGIN {label}-----\s*{B64_BLOCK}-----END {label}-----\s*")
+}
+static PEM_CERT: LazyLock<Regex> = LazyLock::new(|| re(&format!("^{}$", pem_block("CERTIFICATE"))));
+static PEM_CHAIN: LazyLock<Regex> = LazyLock::new(|| {
+    let one = pem_block("CERTIFICATE");
+    re(&format!("^(?:{one}\n+)*{one}$"))
+});
+static PEM_ANY: LazyLock<Regex> = LazyLock::new(|| re(&format!("^{}$", pem_block(".*?"))));
+
+/// The PEM text from its first `-----BEGIN` on (PVE::Certificate::strip_leading_text).
+fn strip_leading_text(value: &str) -> &str {
+    value.find("-----BEGIN ").map_or(value, |i| &value[i..])
+}
+
 static CALENDAR: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9A-Za-z\*/,\.:\-~ ]+$"));
 
 /// Check `value` against the named format. `Err` carries PVE's message for the field.
@@ -115,6 +136,9 @@ pub fn check(format: &str, value: &str) -> Result<(), String> {
             list(value).all(|v| EMAIL.is_match(v) || USERID.is_match(v) || NODE.is_match(v))
         }
         "ip" => is_ip(value),
+        "pem-certificate" => PEM_CERT.is_match(strip_leading_text(value)),
+        "pem-certificate-chain" => PEM_CHAIN.is_match(strip_leading_text(value)),
+        "pem-string" => PEM_ANY.is_match(strip_leading_text(value)),
         "ipv4" => value.parse::<Ipv4Addr>().is_ok(),
         "ipv6" => value.parse::<Ipv6Addr>().is_ok(),
         "prune-backups" => {
@@ -157,6 +181,9 @@ fn message(format: &str, value: &str) -> String {
         "ip" => "value does not look like a valid IP address".into(),
         "ipv4" => "value does not look like a valid IPv4 address".into(),
         "ipv6" => "value does not look like a valid IPv6 address".into(),
+        "pem-certificate" | "pem-certificate-chain" | "pem-string" => {
+            "not a valid PEM-formatted string.".into()
+        }
         "address" | "pve-storage-server" => {
             "value does not look like a valid address (IP or hostname)".into()
         }
@@ -221,6 +248,30 @@ fn property_string(value: &str, accept: impl Fn(&str, &str) -> bool) -> Result<(
 mod tests {
     use super::*;
 
+    const CERT: &str =
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmg\nAwIBAgIU==\n-----END CERTIFICATE-----\n";
+    const CHAIN: &str = "subject=CN = tappaas1\n-----BEGIN CERTIFICATE-----\nMIIBszCC\n-----END CERTIFICATE-----\n\n-----BEGIN CERTIFICATE-----\nMIIBtDCC\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n-----END PRIVATE KEY-----\n";
+
+    #[test]
+    fn pem_formats_follow_check_pem() {
+        assert_eq!(
+            check("pem-certificate", CHAIN),
+            Err("not a valid PEM-formatted string.".into())
+        );
+        assert_eq!(check("pem-certificate-chain", CERT), Ok(()));
+        assert!(
+            check("pem-certificate", KEY).is_err(),
+            "a key is not a certificate"
+        );
+        assert_eq!(check("pem-string", CERT), Ok(()));
+        assert!(check(
+            "pem-certificate-chain",
+            "-----BEGIN CERTIFICATE-----\nM!I\n-----END CERTIFICATE-----\n"
+        )
+        .is_err());
+    }
+
     #[test]
     fn every_known_format_accepts_a_good_value_and_rejects_a_bad_one() {
         let cases: &[(&str, &str, &str)] = &[
@@ -235,6 +286,17 @@ mod tests {
             ("ip", "fe80::1", "10.0.0"),
             ("ipv4", "10.0.0.1", "fe80::1"),
             ("ipv6", "fe80::1", "10.0.0.1"),
+            (
+                "pem-certificate",
+                CERT,
+                "-----BEGIN CERTIFICATE-----\nMII\n",
+            ),
+            (
+                "pem-certificate-chain",
+                CHAIN,
+                "-----BEGIN CERTIFICATE-----\nno end\n",
+            ),
+            ("pem-string", KEY, "PRIVATE KEY MII"),
             ("prune-backups", "keep-last=4,keep-daily=14", "keep-last=x"),
             ("pve-calendar-event", "*/15", "rm -rf;"),
             ("pve-configid", "tank1", "1tank"),

@@ -181,6 +181,7 @@ impl SimSite {
                     port,
                     generation: 0,
                     custom_cert: spec.certificate.is_some(),
+                    staged_cert: None,
                     fail_join_halfway: 0,
                     listening: spec.start_down != Some(DownMode::Refuse),
                     connections: 0,

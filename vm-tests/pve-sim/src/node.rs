@@ -66,6 +66,17 @@ impl NodeHandle {
         self.with(|n| n.cert.cert_pem()).unwrap_or_default()
     }
 
+    /// What `/etc/pve/nodes/NAME/pveproxy-ssl.pem` holds (PEM): the custom certificate,
+    /// served or uploaded and waiting for pveproxy's restart; `None` without one.
+    pub fn custom_cert_pem(&self) -> Option<String> {
+        self.with(|n| match (&n.staged_cert, n.custom_cert) {
+            (Some(c), _) => Some(c.cert_pem()),
+            (None, true) => Some(n.cert.cert_pem()),
+            (None, false) => None,
+        })
+        .flatten()
+    }
+
     /// Current root@pam password.
     pub fn root_password(&self) -> String {
         self.with(|n| n.root_password.clone()).unwrap_or_default()
@@ -125,6 +136,7 @@ impl NodeHandle {
             .ok_or_else(|| anyhow::anyhow!("no node {}", self.name))?;
         n.cfs = idx;
         n.custom_cert = custom;
+        n.staged_cert = None;
         n.cert = cert;
         n.root_password = root_password.to_string();
         n.tasks.clear();

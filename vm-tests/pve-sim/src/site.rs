@@ -67,6 +67,8 @@ pub struct Latencies {
     pub default_task: Duration,
     /// Added before every API answer (0 by default).
     pub request: Duration,
+    /// From a new custom certificate (`restart=1`) until pveproxy serves it.
+    pub pveproxy_restart: Duration,
 }
 
 impl Default for Latencies {
@@ -76,13 +78,15 @@ impl Default for Latencies {
             tasks: BTreeMap::new(),
             default_task: Duration::from_millis(20),
             request: Duration::ZERO,
+            pveproxy_restart: Duration::from_millis(50),
         }
     }
 }
 
 impl Latencies {
     /// Durations like a real small cluster: create ~3 s, join ~12 s (corosync restart,
-    /// pmxcfs sync, certificate update), 5 ms per API request.
+    /// pmxcfs sync, certificate update), 5 ms per API request, 2 s for pveproxy to restart
+    /// with a new certificate.
     pub fn realistic() -> Self {
         Self {
             tasks: BTreeMap::from([
@@ -91,6 +95,7 @@ impl Latencies {
             ]),
             default_task: Duration::from_secs(1),
             request: Duration::from_millis(5),
+            pveproxy_restart: Duration::from_secs(2),
         }
     }
 
@@ -101,6 +106,7 @@ impl Latencies {
             tasks: self.tasks.iter().map(|(k, d)| (k.clone(), f(*d))).collect(),
             default_task: f(self.default_task),
             request: f(self.request),
+            pveproxy_restart: f(self.pveproxy_restart),
         }
     }
 
@@ -258,8 +264,12 @@ pub struct Node {
     /// Bumped whenever the certificate changes (open connections are then dropped, as a
     /// pveproxy restart does).
     pub generation: u64,
-    /// The certificate is a custom `pveproxy-ssl.pem` (given in advance): a join keeps it.
+    /// A custom `pveproxy-ssl.pem` exists (given in advance, or uploaded with
+    /// `POST /nodes/{node}/certificates/custom`): a join keeps it, and a new upload needs `force`.
     pub custom_cert: bool,
+    /// An uploaded custom certificate pveproxy does not serve yet (uploaded without `restart`,
+    /// or its restart is still under way); the next pveproxy restart (a join) loads it.
+    pub staged_cert: Option<NodeCert>,
     /// Fail the next join started on this node half-way (after the nodelist change).
     pub fail_join_halfway: u32,
     /// Whether the port is listening right now (maintained by the server loop).

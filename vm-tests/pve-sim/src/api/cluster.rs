@@ -277,7 +277,12 @@ pub(super) fn join_cluster(shared: &Arc<Shared>, node: &str, p: &Params, user: &
             n.cfs = idx;
             // pve-ssl.pem is re-issued by the cluster's CA, so a node serving it gets a new
             // fingerprint; a custom pveproxy-ssl.pem (a pre-generated certificate) is kept.
-            if !n.custom_cert {
+            if let Some(c) = n.staged_cert.take() {
+                // pveproxy restarts after the join and loads the uploaded certificate.
+                n.cert = c;
+                n.generation += 1;
+                log.push("restart pveproxy and pvedaemon services".into());
+            } else if !n.custom_cert {
                 match NodeCert::generate(&me2) {
                     Ok(c) => {
                         n.cert = c;

@@ -15,6 +15,7 @@ use crate::schema::{Rejection, Schema};
 use crate::site::{FaultKind, RequestRecord, SiteState};
 
 mod access;
+mod certificates;
 mod cluster;
 mod nodes;
 mod storage;
@@ -132,7 +133,9 @@ pub async fn handle(shared: &Arc<Shared>, node: &str, req: ApiRequest) -> ApiRes
             .params
             .iter()
             .map(|(k, v)| {
-                let secret = k.contains("password") || k == "value";
+                // Passwords, token values, private keys (certificate upload, PBS encryption).
+                let secret = k.contains("password")
+                    || matches!(k.as_str(), "value" | "key" | "encryption-key");
                 (
                     k.clone(),
                     if secret { "***".to_string() } else { v.clone() },
@@ -296,6 +299,9 @@ async fn route(
         ("GET", "/nodes/{node}/tasks") => nodes::list_tasks(shared, node, p),
         ("GET", "/nodes/{node}/tasks/{upid}/status") => nodes::task_status(shared, node, p),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => nodes::task_log(shared, node, p),
+        ("POST", "/nodes/{node}/certificates/custom") => {
+            certificates::upload_custom_cert(shared, node, p)
+        }
         ("GET", "/cluster/status") => Ok(cluster::cluster_status(&shared.lock(), node)),
         ("GET", "/cluster/config/nodes") => cluster::cluster_nodes(shared, node),
         ("GET", "/cluster/config/join") => cluster::join_info(shared, node, p),
@@ -311,6 +317,7 @@ async fn route(
         ("POST", "/cluster/backup") => storage::create_backup_job(shared, node, p),
         ("GET", "/cluster/replication") => storage::list_jobs(shared, node, false),
         ("POST", "/cluster/replication") => storage::create_replication_job(shared, node, p),
+        ("DELETE", "/cluster/replication/{id}") => storage::delete_replication_job(shared, node, p),
         _ => Err((501, format!("Method '{method} {template}' not implemented"))),
     }
 }
@@ -319,6 +326,7 @@ async fn route(
 pub const IMPLEMENTED: &[(&str, &str)] = &[
     ("DELETE", "/access/users/{userid}/token/{tokenid}"),
     ("DELETE", "/cluster/config/nodes/{node}"),
+    ("DELETE", "/cluster/replication/{id}"),
     ("DELETE", "/storage/{storage}"),
     ("GET", "/cluster/backup"),
     ("GET", "/cluster/config/join"),
@@ -340,6 +348,7 @@ pub const IMPLEMENTED: &[(&str, &str)] = &[
     ("POST", "/cluster/config"),
     ("POST", "/cluster/config/join"),
     ("POST", "/cluster/replication"),
+    ("POST", "/nodes/{node}/certificates/custom"),
     ("POST", "/storage"),
     ("PUT", "/access/password"),
     ("PUT", "/storage/{storage}"),

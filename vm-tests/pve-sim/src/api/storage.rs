@@ -295,8 +295,12 @@ pub(super) fn create_replication_job(shared: &Arc<Shared>, node: &str, p: &Param
     if !known {
         return fail(format!("unknown node '{target}'"));
     }
-    if target == node && p.get("source").is_none() {
-        return fail("cannot replicate to the node itself");
+    // PVE checks a job against its guest's node only when the job runs ("unable to sync to
+    // local node"); replication.cfg is cluster-wide, so which member takes the request does
+    // not matter. Guests are not simulated: only a job whose own source is its target is
+    // refused.
+    if p.get("source") == Some(target) {
+        return fail(format!("source and target node '{target}' are the same"));
     }
     let cfs = st
         .cfs_of_mut(node)
@@ -318,4 +322,78 @@ pub(super) fn create_replication_job(shared: &Arc<Shared>, node: &str, p: &Param
     }
     cfs.replication_jobs.insert(id, cfg);
     Ok(Value::Null)
+}
+
+/// `DELETE /cluster/replication/{id}` as PVE::API2::ReplicationConfig's `delete`: `force`
+/// drops the entry at once (no clean-up; an unknown id is fine); otherwise the job is only
+/// marked (`remove_job` = `full`, or `local` with `keep`) and stays listed until the
+/// replication runner has removed it, which needs the target online for `full`.
+pub(super) fn delete_replication_job(shared: &Arc<Shared>, node: &str, p: &Params) -> Handled {
+    let mut st = shared.lock();
+    let (force, keep) = (p.bool("force"), p.bool("keep"));
+    if force && keep {
+        return Err((
+            400,
+            json!({"keep": "conflicts with parameter 'force'"}).to_string(),
+        ));
+    }
+    st.check_quorum(node).or_else(fail)?;
+    let interval = st.latencies.default_task;
+    let cfs = st
+        .cfs_of_mut(node)
+        .ok_or((500, "no such node".to_string()))?;
+    let id = p.str("id").to_string();
+    if force {
+        cfs.replication_jobs.remove(&id);
+        return Ok(Value::Null);
+    }
+    let Some(job) = cfs.replication_jobs.get_mut(&id) else {
+        return fail(format!("no such job '{id}'"));
+    };
+    let mode = if keep { "local" } else { "full" };
+    job.insert("remove_job".into(), mode.into());
+    drop(st);
+    spawn_replication_removal(shared, node, id, interval);
+    Ok(Value::Null)
+}
+
+/// The replication runner (pvesr, every minute in PVE; here every `interval`) removes a
+/// marked job once the guest's node (`source`, when the job names it) is an online member:
+/// `local` then, `full` once the target is one too (its replicas are removed there).
+fn spawn_replication_removal(
+    shared: &Arc<Shared>,
+    node: &str,
+    id: String,
+    interval: std::time::Duration,
+) {
+    let shared = Arc::clone(shared);
+    let node = node.to_string();
+    let interval = interval.max(std::time::Duration::from_millis(10));
+    tokio::spawn(async move {
+        // Ends when the job is gone or no longer marked, or nobody else holds the site.
+        while Arc::strong_count(&shared) > 1 {
+            tokio::time::sleep(interval).await;
+            let mut st = shared.lock();
+            let Some(job) = st
+                .cfs_of(&node)
+                .and_then(|c| c.replication_jobs.get(&id))
+                .cloned()
+            else {
+                return;
+            };
+            let Some(mode) = job.get("remove_job") else {
+                return;
+            };
+            // The runner of the guest's node (`source`) does it; for `full` it must reach the
+            // target too.
+            let up = |n: Option<&String>| n.is_none_or(|n| st.reachable_member(&node, n));
+            let done = up(job.get("source")) && (mode == "local" || up(job.get("target")));
+            if done && st.quorate(&node) {
+                if let Some(c) = st.cfs_of_mut(&node) {
+                    c.replication_jobs.remove(&id);
+                }
+                return;
+            }
+        }
+    });
 }
