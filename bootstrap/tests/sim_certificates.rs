@@ -33,10 +33,16 @@ fn run_all(lab: &Lab) {
             .into_iter()
             .map(|n| s.spawn(move || (n, lab.run_until_done(n, 5))))
             .collect();
-        for h in handles {
-            let (n, (r, errors)) = h.join().unwrap();
-            r.unwrap_or_else(|e| panic!("tappaas{n}: {e:#}\nearlier: {errors:#?}"));
-        }
+        // Every node's failure, not only the first one joined: a member's is usually the cause.
+        let failed: Vec<String> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter_map(|(n, (r, errors))| {
+                r.err()
+                    .map(|e| format!("tappaas{n}: {e:#}\nearlier: {errors:#?}"))
+            })
+            .collect();
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
     });
 }
 
