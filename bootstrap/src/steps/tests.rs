@@ -851,6 +851,7 @@ fn a_single_node_forms_no_cluster_and_needs_no_secret() {
             fqdn: "tappaas1.mgmt.internal".into(),
             address: "10.0.0.10/24".into(),
             replace: false,
+            api_fingerprint: None,
         },
         cluster: ManifestCluster {
             name: "TAPPaaS".into(),

@@ -28,6 +28,7 @@ pub(crate) fn check(site: &Site, meta: &Meta, d: &mut Diags) {
     addresses(site, meta, d);
     pools(site, meta, d);
     disks(site, meta, d);
+    api_fingerprints(site, meta, d);
     if !meta.bad("network.lan-bridge")
         && !meta.bad("network.wan-bridge")
         && site.network.lan_bridge == site.network.wan_bridge
@@ -196,6 +197,39 @@ fn dup<K: std::hash::Hash + Eq>(
             }
             None => {
                 seen.insert(k, (path.clone(), shown));
+            }
+        }
+    }
+}
+
+/// The primary's `api-fingerprint` is the certificate the cluster pins for it: two values for
+/// one certificate cannot both be right.
+fn api_fingerprints(site: &Site, meta: &Meta, d: &mut Diags) {
+    if ["cluster.primary-fingerprint", "cluster.primary-certificate"]
+        .iter()
+        .any(|p| meta.bad(p))
+    {
+        return;
+    }
+    let Some(pinned) = site.cluster.pinned_fingerprint() else {
+        return;
+    };
+    for (i, n) in site.nodes.iter().enumerate() {
+        let p = format!("node[{i}].api-fingerprint");
+        if n.role != Role::Primary || meta.bad(&p) || meta.bad(&format!("node[{i}].role")) {
+            continue;
+        }
+        if let Some(given) = &n.api_fingerprint {
+            if *given != pinned {
+                d.err_hint(
+                    meta.pos(&p),
+                    &p,
+                    format!(
+                        "the primary's api-fingerprint `{given}` is not the fingerprint the cluster pins for it, {pinned}"
+                    ),
+                    "leave api-fingerprint out on the primary (the cluster's pin is used), or make \
+                     the two agree",
+                );
             }
         }
     }
