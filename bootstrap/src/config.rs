@@ -201,6 +201,24 @@ impl NodeConfig {
         Ok(Fingerprint::parse(&fp)?)
     }
 
+    /// The node a replaced primary joins the cluster through: the first other site node, in
+    /// node-id order, whose `api-fingerprint` is given. The error says what to add and how to
+    /// get it.
+    pub fn survivor(&self) -> anyhow::Result<&Node> {
+        let me = self.name();
+        let mut others: Vec<&Node> = self.site.nodes.iter().filter(|n| n.name != me).collect();
+        others.sort_by_key(|n| n.id);
+        if let Some(n) = others.iter().find(|n| n.api_fingerprint.is_some()) {
+            return Ok(n);
+        }
+        let example = others
+            .first()
+            .map_or("a surviving node", |n| n.name.as_str());
+        bail!(
+            "no other node of the site has an api-fingerprint: a replaced primary joins the cluster through a surviving node and sends it the join secret only after pinning that node's API certificate. On a surviving node (for example {example}) run `tappaas-bootstrap join-window open --site <this site file>`: it opens that node's join window and prints its fingerprint as the line `api-fingerprint = \"...\"` to add to its [[node]] table in the site file; then reinstall this node from that site file (or add the line to /etc/tappaas/site.toml here)"
+        )
+    }
+
     /// How long to wait for the primary (and the primary for the nodes).
     pub fn join_wait(&self) -> Duration {
         Duration::from_secs(u64::from(self.site.cluster.join_wait_minutes) * 60)

@@ -3,7 +3,7 @@
 //! systemd) is safe; the engine persists each step's state, timings and last error.
 
 mod cluster;
-pub use cluster::{restore_root_password, set_root_password};
+pub use cluster::{restore_root_password, set_root_password, window_advice, WindowAdvice};
 mod pbs;
 mod storage;
 #[cfg(test)]
@@ -179,20 +179,39 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
         ));
     }
     let primary = c.primary().map(|p| p.name.clone()).unwrap_or_default();
+    let replace = c.manifest.node.replace && c.multi_node();
+    let api_certificate = || {
+        step(
+            "api-certificate",
+            "this node serves the certificate the site pins (installing the pre-generated one if given)".into(),
+            cluster::api_certificate,
+        )
+    };
     match c.role() {
-        Role::Primary if c.manifest.node.replace => v.push(step(
-            "replace-primary",
-            "rejoin a replaced primary through a surviving member".into(),
-            |_, _| {
-                anyhow::bail!("replacing the primary is not supported yet: install the replacement as a member under a new name, or recreate the cluster")
-            },
-        )),
-        Role::Primary => {
+        Role::Primary if replace => {
+            // The cluster lives on without its primary: rejoin it through a survivor. First
+            // serve the certificate the site pins for the primary again, so that nodes
+            // installed or replaced later can still pin it.
+            v.push(api_certificate());
+            let survivor = c
+                .survivor()
+                .map(|n| format!("{} at {}", n.name, n.address))
+                .unwrap_or_else(|_| "a surviving node with an api-fingerprint".into());
             v.push(step(
-                "api-certificate",
-                "this node serves the certificate the site pins (installing the pre-generated one if given)".into(),
-                cluster::api_certificate,
+                "wait-for-survivor",
+                format!("{survivor} answers with its pinned certificate and has a quorate cluster"),
+                cluster::wait_for_peer,
             ));
+            push_rejoin(
+                &mut v,
+                c,
+                &c.survivor()
+                    .map(|n| n.name.clone())
+                    .unwrap_or_else(|_| "a surviving node".into()),
+            );
+        }
+        Role::Primary => {
+            v.push(api_certificate());
             // A single node needs no cluster (and without a join window the agent has no
             // root@pam ticket, which the create requires).
             if c.multi_node() {
@@ -215,41 +234,22 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
                     "{primary} at {} answers with the pinned certificate and has a quorate cluster",
                     c.manifest.cluster.primary_address
                 ),
-                cluster::wait_for_primary,
+                cluster::wait_for_peer,
             ));
-            if c.manifest.node.replace {
+            if replace {
+                push_rejoin(&mut v, c, &primary);
+            } else {
                 v.push(step(
-                    "remember-replication",
-                    format!("note the replication jobs that involve {}", c.name()),
-                    storage::remember_replication,
+                    "join-cluster",
+                    format!(
+                        "join {primary}'s cluster as node {} (pinned, no prompt)",
+                        c.manifest.node.id
+                    ),
+                    cluster::join_cluster,
                 ));
-                v.push(step(
-                    "remove-old-node",
-                    format!("the primary removes the failed {} from the cluster", c.name()),
-                    cluster::remove_old_node,
-                ));
+                v.push(register_storage(c));
             }
-            v.push(step(
-                "join-cluster",
-                format!("join {primary}'s cluster as node {} (pinned, no prompt)", c.manifest.node.id),
-                cluster::join_cluster,
-            ));
-            if c.manifest.node.replace {
-                v.push(step(
-                    "refresh-ssh-keys",
-                    "drop the failed node's SSH host keys from the cluster's known_hosts".into(),
-                    cluster::refresh_ssh_keys,
-                ));
-            }
-            v.push(register_storage(c));
         }
-    }
-    if c.manifest.node.replace {
-        v.push(step(
-            "restore-replication",
-            "re-create the replication jobs the failed node had".into(),
-            storage::restore_replication,
-        ));
     }
     if c.role() == Role::Backup {
         v.push(step(
@@ -300,6 +300,42 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
         ));
     }
     v
+}
+
+/// A replacement's way back in, through `via` (the primary, or for a replaced primary the
+/// survivor): note its replication jobs, have `via` remove the dead node of its name, join
+/// with force under the same name, id and address, replace its SSH host key, add it to its
+/// pools' storage and re-create the jobs.
+fn push_rejoin(v: &mut Vec<StepDef>, c: &NodeConfig, via: &str) {
+    v.push(step(
+        "remember-replication",
+        format!("note the replication jobs that involve {}", c.name()),
+        storage::remember_replication,
+    ));
+    v.push(step(
+        "remove-old-node",
+        format!("{via} removes the failed {} from the cluster", c.name()),
+        cluster::remove_old_node,
+    ));
+    v.push(step(
+        "join-cluster",
+        format!(
+            "join the cluster through {via} as node {} (pinned, forced: same name and id)",
+            c.manifest.node.id
+        ),
+        cluster::join_cluster,
+    ));
+    v.push(step(
+        "refresh-ssh-keys",
+        "drop the failed node's SSH host keys from the cluster's known_hosts".into(),
+        cluster::refresh_ssh_keys,
+    ));
+    v.push(register_storage(c));
+    v.push(step(
+        "restore-replication",
+        "re-create the replication jobs the failed node had".into(),
+        storage::restore_replication,
+    ));
 }
 
 fn register_storage(c: &NodeConfig) -> StepDef {
