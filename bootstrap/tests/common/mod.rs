@@ -33,6 +33,9 @@ pub struct Lab {
     pub site_toml: String,
     pub timing: Timing,
     pub options: ClientOptions,
+    /// The primary's certificate, made in advance (as `join-keys` does): a reinstalled
+    /// primary that gets it again serves the fingerprint the site pins.
+    pub primary_cert: NodeCert,
 }
 
 pub fn node_name(n: u8) -> String {
@@ -73,7 +76,7 @@ impl Lab {
         let primary_cert = NodeCert::generate("tappaas1").unwrap();
         let primary_fp = primary_cert.fingerprint();
         let mut nodes: Vec<NodeSpec> = (1..=3).map(NodeSpec::tappaas).collect();
-        nodes[0].certificate = Some(primary_cert);
+        nodes[0].certificate = Some(primary_cert.clone());
         for n in &mut nodes {
             if down.contains(&n.name.as_str()) {
                 n.start_down = Some(tappaas_pve_sim::DownMode::Refuse);
@@ -92,6 +95,7 @@ impl Lab {
             site_toml,
             timing: fast_timing(),
             options: client_options(),
+            primary_cert,
         };
         for n in 1..=3 {
             lab.install(n, false);
@@ -147,7 +151,8 @@ rpool = "rpool"
         w("etc/tappaas/node.toml", &manifest);
         let mut site = self.site_toml.clone();
         if replace {
-            site = site.replace("role = \"member\"", "role = \"member\"\nreplace = true");
+            let line = format!("role = \"{}\"", role(n).as_str());
+            site = site.replacen(&line, &format!("{line}\nreplace = true"), 1);
         }
         w("etc/tappaas/site.toml", &site);
         self.refresh_cert(n);
