@@ -423,6 +423,16 @@ pub(super) fn wait_for_peer(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()>
                 "{label} is in cluster {:?}, the site says {name}",
                 v.cluster
             ),
+            Ok(v) if c.role() == Role::Primary => {
+                // The survivors need more than half of the votes to remove the dead primary;
+                // a two-node site has only half once the primary is dead.
+                let online = v.nodes.iter().filter(|(_, on)| *on).count();
+                Ok(Poll::Pending(format!(
+                    "the cluster of {label} is not quorate ({online} of {} nodes online): if the nodes that are offline are off for good, `pvecm expected {online}` on {} lets the survivors go on",
+                    v.nodes.len(),
+                    peer.name
+                )))
+            }
             Ok(_) => Ok(Poll::Pending(format!("the cluster of {label} is not quorate"))),
             Err(PveError::Login { .. }) => Ok(Poll::Pending(format!(
                 "{label} refuses the join secret: its join window is not open yet, or its site file has another secret"

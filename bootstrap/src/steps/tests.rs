@@ -1338,3 +1338,43 @@ fn the_join_window_advice_gives_the_line_for_the_site_file() {
     assert_eq!(a.line, line);
     assert!(a.note.contains("this node's [[node]] table"), "{}", a.note);
 }
+
+/// A two-node site whose primary died leaves the survivor with half the votes: the wait says
+/// so, and what an operator can do about it; it never lowers the votes itself.
+#[test]
+fn a_survivor_without_quorum_is_a_wait_with_its_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let mut cfg = replaced_primary(true);
+    cfg.site.nodes.truncate(2);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut conn = MockConnector::new();
+    conn.expect_api_socket()
+        .returning(move |_| std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    conn.expect_remote().returning(|_, _, _| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status().returning(|| {
+            Ok(status(
+                Some("TAPPaaS"),
+                false,
+                &[("tappaas1", false), ("tappaas2", true)],
+            ))
+        });
+        Ok(Box::new(api))
+    });
+    // No command expected.
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    let err = format!(
+        "{:#}",
+        cluster::wait_for_peer(&env, &mut Memory::default()).unwrap_err()
+    );
+    assert!(
+        err.contains("gave up waiting for the surviving node tappaas2 at 10.0.0.11"),
+        "{err}"
+    );
+    assert!(err.contains("not quorate (1 of 2 nodes online)"), "{err}");
+    assert!(err.contains("`pvecm expected 1` on tappaas2"), "{err}");
+    drop(listener);
+}
