@@ -40,7 +40,8 @@ enum Command {
     },
     /// List the steps this node will run, without running them.
     Plan,
-    /// Print this node's API certificate fingerprint (for the site's primary-fingerprint).
+    /// Print this node's API certificate fingerprint (for the site's primary-fingerprint, or
+    /// a node's api-fingerprint).
     Fingerprint,
     /// Open or close the join window by hand on a cluster node, for a replacement: on the
     /// primary, or on a survivor when the primary is replaced (`open` prints the node's
