@@ -29,6 +29,7 @@ pub(crate) fn check(site: &Site, meta: &Meta, d: &mut Diags) {
     pools(site, meta, d);
     disks(site, meta, d);
     api_fingerprints(site, meta, d);
+    replaced_primary_needs_a_survivor(site, meta, d);
     if !meta.bad("network.lan-bridge")
         && !meta.bad("network.wan-bridge")
         && site.network.lan_bridge == site.network.wan_bridge
@@ -231,6 +232,37 @@ fn api_fingerprints(site: &Site, meta: &Meta, d: &mut Diags) {
                      the two agree",
                 );
             }
+        }
+    }
+}
+
+/// A replaced primary of a multi-node site joins through a survivor it pins: without any
+/// other node's `api-fingerprint` its first boot stops and asks for one. Said here already,
+/// before the stick is used; a warning, since the line can still be added on the node.
+fn replaced_primary_needs_a_survivor(site: &Site, meta: &Meta, d: &mut Diags) {
+    if site.nodes.len() < 2 {
+        return;
+    }
+    for (i, n) in site.nodes.iter().enumerate() {
+        if n.role != Role::Primary || !n.replace || meta.bad(&format!("node[{i}].role")) {
+            continue;
+        }
+        let pinned = site
+            .nodes
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != i && o.api_fingerprint.is_some());
+        if !pinned {
+            let p = format!("node[{i}].replace");
+            d.warn_hint(
+                meta.pos(&p),
+                &p,
+                "the primary is replaced, but no other node has an api-fingerprint: the \
+                 replacement joins the cluster through a surviving node and must pin its \
+                 certificate, so its first boot will stop and ask for one",
+                "run `tappaas-bootstrap join-window open --site <this file>` on a surviving \
+                 node and add the `api-fingerprint = \"...\"` line it prints to that node",
+            );
         }
     }
 }

@@ -196,3 +196,29 @@ fn the_primarys_api_fingerprint_must_be_the_one_the_cluster_pins() {
     );
     parse(&member, &ParseOptions::default()).unwrap();
 }
+
+#[test]
+fn a_replaced_primary_without_a_survivor_to_pin_is_warned_about() {
+    let warnings = |src: &str| -> String {
+        let (site, diags) = tappaas_site::parse_with_warnings(src, &ParseOptions::default());
+        assert!(
+            site.is_some(),
+            "{}",
+            tappaas_site::render_all(&diags, "site.toml")
+        );
+        tappaas_site::render_all(&diags, "site.toml")
+    };
+    let replaced = with_node_line(SITE, "primary", "replace = true");
+    let text = warnings(&replaced);
+    assert!(
+        text.contains("no other node has an api-fingerprint"),
+        "{text}"
+    );
+    assert!(text.contains("join-window open"), "{text}");
+    let fp = vec!["CD"; 32].join(":");
+    let pinned = with_node_line(&replaced, "backup", &format!("api-fingerprint = \"{fp}\""));
+    assert!(!warnings(&pinned).contains("api-fingerprint"));
+    // A replaced member joins through the primary: nothing to say.
+    let member = with_node_line(SITE, "member", "replace = true");
+    assert!(!warnings(&member).contains("api-fingerprint"));
+}
