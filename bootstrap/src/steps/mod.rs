@@ -193,22 +193,19 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             // serve the certificate the site pins for the primary again, so that nodes
             // installed or replaced later can still pin it.
             v.push(api_certificate());
-            let survivor = c
-                .survivor()
-                .map(|n| format!("{} at {}", n.name, n.address))
-                .unwrap_or_else(|_| "a surviving node with an api-fingerprint".into());
+            let survivor = c.survivor().ok();
             v.push(step(
                 "wait-for-survivor",
-                format!("{survivor} answers with its pinned certificate and has a quorate cluster"),
+                format!(
+                    "{} answers with its pinned certificate and has a quorate cluster",
+                    survivor.map_or("a surviving node with an api-fingerprint".into(), |n| {
+                        format!("{} at {}", n.name, n.address)
+                    })
+                ),
                 cluster::wait_for_peer,
             ));
-            push_rejoin(
-                &mut v,
-                c,
-                &c.survivor()
-                    .map(|n| n.name.clone())
-                    .unwrap_or_else(|_| "a surviving node".into()),
-            );
+            let via = survivor.map_or("a surviving node", |n| n.name.as_str());
+            push_rejoin(&mut v, c, via);
         }
         Role::Primary => {
             v.push(api_certificate());
