@@ -168,6 +168,7 @@ fn a_replaced_primary_rejoins_through_a_survivor_under_its_old_name_and_id() {
         "remember-replication",
         "remove-old-node",
         "join-cluster",
+        "api-certificate-after-join",
         "refresh-ssh-keys",
         "register-storage",
         "restore-replication",

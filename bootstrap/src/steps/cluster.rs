@@ -155,26 +155,60 @@ pub const API_CERT: &str = "/etc/tappaas/tls/api.pem";
 pub const API_KEY: &str = "/etc/tappaas/tls/api.key";
 
 pub(super) fn api_certificate(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+    serve_pinned_certificate(env, Phase::Standalone)
+}
+
+/// A replaced primary, once it has joined: the join replaced its `/etc/pve` with the
+/// cluster's, so the certificate it installed before may be gone (or the dead primary's copy
+/// kept there may be served). It serves the pinned one again if it can, and only then gives up
+/// its copy of the key.
+pub(super) fn api_certificate_after_join(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+    serve_pinned_certificate(env, Phase::Joined)
+}
+
+/// When [`serve_pinned_certificate`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before any cluster: every primary's `api-certificate`.
+    Standalone,
+    /// A replaced primary after its join.
+    Joined,
+}
+
+fn serve_pinned_certificate(env: &Env<'_>, phase: Phase) -> anyhow::Result<()> {
     let Some(pinned) = env.config.site.cluster.pinned_fingerprint() else {
         // Nothing pinned yet: the operator reads this node's fingerprint after this boot.
         return Ok(());
     };
     let pinned = crate::pve::Fingerprint::parse(&pinned)?;
+    let (cert, key) = (env.paths.at(API_CERT), env.paths.at(API_KEY));
+    // A replaced primary keeps the key until it has joined: the join may drop what was
+    // installed before it, and the key is needed to install it again.
+    let keep_key =
+        phase == Phase::Standalone && env.config.manifest.node.replace && env.config.multi_node();
+    let forget_key = || -> anyhow::Result<()> {
+        if !keep_key && key.exists() {
+            // Proxmox keeps its own copy (pveproxy-ssl.key): no second copy stays behind.
+            std::fs::remove_file(&key).with_context(|| format!("removing {}", key.display()))?;
+        }
+        Ok(())
+    };
     let served = local_fingerprint(env.paths)?;
     if served == pinned {
-        return Ok(());
-    }
-    let (cert, key) = (env.paths.at(API_CERT), env.paths.at(API_KEY));
-    if (!cert.exists() || !key.exists()) && env.config.manifest.node.replace {
-        // The old primary's certificate was its own, and its key died with it. Failing would
-        // not help: no certificate this machine has now is the pinned one, and the one it gets
-        // when it joins (issued by the cluster's CA) is known only after the join.
-        tracing::warn!(
-            "the site pins {pinned} for the primary, the certificate of the machine this one replaces; without that certificate here (no {API_CERT}), nodes installed or replaced later must pin this node's new fingerprint: after this first boot, put the output of `tappaas-bootstrap fingerprint` into [cluster] primary-fingerprint"
-        );
-        return Ok(());
+        return forget_key();
     }
     if !cert.exists() || !key.exists() {
+        if env.config.manifest.node.replace {
+            // The pinned certificate was the dead machine's own, and its key died with it:
+            // nothing here can serve it. Failing would not help; nodes installed or replaced
+            // later must pin this node's fingerprint as it is once joined.
+            if phase == Phase::Joined {
+                tracing::warn!(
+                    "the site pins {pinned} for the primary, the certificate of the machine this one replaced, but this node serves {served} and has no {API_CERT} to serve the pinned one: put {served} into [cluster] primary-fingerprint of the site file before another node is installed or replaced"
+                );
+            }
+            return Ok(());
+        }
         bail!(
             "this node's API certificate is {served}, but the site file pins {pinned} for the primary, so the other nodes will refuse to join: put {served} into [cluster] primary-fingerprint (`tappaas-bootstrap fingerprint` prints it), or provide the pinned certificate as {API_CERT} and {API_KEY}"
         );
@@ -205,9 +239,7 @@ pub(super) fn api_certificate(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<(
             })
         },
     )?;
-    // Proxmox keeps its own copy (pveproxy-ssl.key): no second copy of the key stays behind.
-    std::fs::remove_file(&key).with_context(|| format!("removing {}", key.display()))?;
-    Ok(())
+    forget_key()
 }
 
 pub(super) fn create_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {

@@ -206,6 +206,19 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             ));
             let via = survivor.map_or("a surviving node", |n| n.name.as_str());
             push_rejoin(&mut v, c, via);
+            // Right after join-cluster: the join replaced this node's /etc/pve.
+            let at = v
+                .iter()
+                .position(|s| s.name == "join-cluster")
+                .map_or(v.len(), |i| i + 1);
+            v.insert(
+                at,
+                step(
+                    "api-certificate-after-join",
+                    "after the join, this node still serves the certificate the site pins for the primary; then its key file goes".into(),
+                    cluster::api_certificate_after_join,
+                ),
+            );
         }
         Role::Primary => {
             v.push(api_certificate());

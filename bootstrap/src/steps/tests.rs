@@ -968,6 +968,7 @@ fn a_replaced_primary_rejoins_through_a_survivor() {
             "remember-replication",
             "remove-old-node",
             "join-cluster",
+            "api-certificate-after-join",
             "refresh-ssh-keys",
             "register-storage",
             "restore-replication",
@@ -1377,4 +1378,88 @@ fn a_survivor_without_quorum_is_a_wait_with_its_way_out() {
     assert!(err.contains("not quorate (1 of 2 nodes online)"), "{err}");
     assert!(err.contains("`pvecm expected 1` on tappaas2"), "{err}");
     drop(listener);
+}
+
+/// A replaced primary with the site's certificate installs it before the join and keeps the
+/// key; the join replaces /etc/pve with the cluster's, so after it the certificate is installed
+/// again if it is not served, and only then the key file goes.
+#[test]
+fn a_replaced_primary_serves_the_pinned_certificate_again_after_its_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let own = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/pve/local")).unwrap();
+    std::fs::write(paths.at("/etc/pve/local/pve-ssl.pem"), own.cert.pem()).unwrap();
+    let site_cert = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    let pinned = Fingerprint::of_der(site_cert.cert.der());
+    let mut cfg = replaced_primary(true);
+    cfg.site.cluster.primary_fingerprint = Some(pinned.to_string());
+    std::fs::create_dir_all(paths.at("/etc/tappaas/tls")).unwrap();
+    std::fs::write(paths.at(cluster::API_CERT), site_cert.cert.pem()).unwrap();
+    std::fs::write(
+        paths.at(cluster::API_KEY),
+        site_cert.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let installs = Arc::new(Mutex::new(0));
+    let mut conn = MockConnector::new();
+    let root = dir.path().to_path_buf();
+    let n = installs.clone();
+    conn.expect_local().returning(move || {
+        let mut api = MockPveApi::new();
+        let root = root.clone();
+        let n = n.clone();
+        api.expect_set_custom_certificate()
+            .returning(move |_, cert, _| {
+                *n.lock().unwrap() += 1;
+                std::fs::write(root.join("etc/pve/local/pveproxy-ssl.pem"), cert).unwrap();
+                Ok(String::new())
+            });
+        api.expect_version().returning(|| Ok("9.1".into()));
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+    assert_eq!(*installs.lock().unwrap(), 1);
+    assert_eq!(crate::config::local_fingerprint(&paths).unwrap(), pinned);
+    assert!(
+        paths.at(cluster::API_KEY).exists(),
+        "the key went before the join"
+    );
+
+    // The join: the cluster's /etc/pve has no custom certificate for this node.
+    std::fs::remove_file(paths.at("/etc/pve/local/pveproxy-ssl.pem")).unwrap();
+    cluster::api_certificate_after_join(&env, &mut Memory::default()).unwrap();
+    assert_eq!(*installs.lock().unwrap(), 2);
+    assert_eq!(crate::config::local_fingerprint(&paths).unwrap(), pinned);
+    assert!(!paths.at(cluster::API_KEY).exists());
+    // Again: nothing to do.
+    cluster::api_certificate_after_join(&env, &mut Memory::default()).unwrap();
+    assert_eq!(*installs.lock().unwrap(), 2);
+}
+
+/// A key file left behind while the pinned certificate is served (the agent stopped between
+/// the install and the removal) is removed by the next run.
+#[test]
+fn a_key_left_behind_while_the_pin_is_served_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let site_cert = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/pve/local")).unwrap();
+    std::fs::write(
+        paths.at("/etc/pve/local/pveproxy-ssl.pem"),
+        site_cert.cert.pem(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(paths.at("/etc/tappaas/tls")).unwrap();
+    std::fs::write(paths.at(cluster::API_KEY), "key").unwrap();
+    let mut cfg = config(1, false);
+    cfg.site.cluster.primary_fingerprint =
+        Some(Fingerprint::of_der(site_cert.cert.der()).to_string());
+    let conn = MockConnector::new();
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+    assert!(!paths.at(cluster::API_KEY).exists());
 }
