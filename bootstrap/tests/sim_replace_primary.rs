@@ -307,3 +307,36 @@ fn without_a_survivor_to_pin_a_replaced_primary_stops_and_changes_nothing() {
         "{new:#?}"
     );
 }
+
+#[test]
+fn a_replaced_primarys_join_that_fails_half_way_is_retried_with_force() {
+    let mut lab = Lab::new(Latencies::default(), &[]);
+    lose_the_primary(&lab);
+    replacement_site(&mut lab, true);
+    lab.install(1, true);
+    lab.site
+        .node("tappaas1")
+        .unwrap()
+        .fail_next_joins_halfway(1);
+
+    let (r, errors) = lab.run_until_done(1, 3);
+    r.unwrap_or_else(|e| panic!("{e:#}\nearlier: {errors:#?}"));
+    assert!(
+        errors.iter().any(|e| e.contains("joining failed half-way")),
+        "{errors:#?}"
+    );
+    // The half-way join left tappaas1 listed and offline: 2 of 3 votes, still quorate, so the
+    // retry was accepted and took the entry over.
+    let st = lab.state(1);
+    assert_eq!(st.step("join-cluster").unwrap().attempts, 2, "{st:#?}");
+    assert_eq!(st.step("remove-old-node").unwrap().attempts, 1, "{st:#?}");
+    assert!(st.all_done(), "{st:#?}");
+    for n in ["tappaas1", "tappaas2", "tappaas3"] {
+        assert!(lab.site.quorate(n), "{n} not quorate");
+        assert!(
+            lab.site.same_cluster("tappaas2", n),
+            "{n} not in the cluster"
+        );
+    }
+    assert_eq!(lab.site.corosync_nodes("tappaas2")["tappaas1"].nodeid, 1);
+}
