@@ -450,7 +450,10 @@ pub(super) fn wait_for_peer(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()>
         let api = env.connector.remote(addr, peer.fingerprint, &secret)?;
         match view(api.as_ref()) {
             Ok(v) if v.cluster.as_ref() == Some(&name) && v.quorate => Ok(Poll::Ready(())),
-            Ok(v) if v.cluster.is_none() => Ok(Poll::Pending(format!("{label} is in no cluster yet"))),
+            Ok(v) if v.cluster.is_none() && c.role() == Role::Primary => bail!(
+                "{label} is in no cluster: it cannot be a survivor of the site's cluster (is its api-fingerprint on the right node?)"
+            ),
+            Ok(v) if v.cluster.is_none() => Ok(Poll::Pending("the primary has not created the cluster yet".into())),
             Ok(v) if v.cluster.as_ref() != Some(&name) => bail!(
                 "{label} is in cluster {:?}, the site says {name}",
                 v.cluster

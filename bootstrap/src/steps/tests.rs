@@ -1463,3 +1463,34 @@ fn a_key_left_behind_while_the_pin_is_served_is_removed() {
     cluster::api_certificate(&env, &mut Memory::default()).unwrap();
     assert!(!paths.at(cluster::API_KEY).exists());
 }
+
+/// A "survivor" in no cluster cannot be one (the api-fingerprint is on the wrong node, or that
+/// node was reinstalled too): said at once rather than waited for.
+#[test]
+fn a_survivor_in_no_cluster_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = replaced_primary(true);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut conn = MockConnector::new();
+    conn.expect_api_socket()
+        .returning(move |_| std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    conn.expect_remote().times(1).returning(|_, _, _| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status()
+            .returning(|| Ok(status(None, true, &[("tappaas2", true)])));
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    let err = format!(
+        "{:#}",
+        cluster::wait_for_peer(&env, &mut Memory::default()).unwrap_err()
+    );
+    assert!(
+        err.contains("the surviving node tappaas2 is in no cluster"),
+        "{err}"
+    );
+    drop(listener);
+}
