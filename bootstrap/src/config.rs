@@ -190,6 +190,13 @@ impl NodeConfig {
                 .any(|l| l.trim() == FORGOTTEN_SECRET_LINE)
     }
 
+    /// Whether this node replaces a failed one and rejoins the cluster the other nodes kept.
+    /// A replaced node of a one-node site has nobody to rejoin: it is set up afresh (and forms
+    /// a new cluster of one if the site has a join secret).
+    pub fn rejoins(&self) -> bool {
+        self.manifest.node.replace && self.site.nodes.len() > 1
+    }
+
     /// The one-time join secret.
     pub fn join_secret(&self) -> anyhow::Result<Secret> {
         self.site
@@ -207,6 +214,24 @@ impl NodeConfig {
             "the site file has neither [cluster] primary-fingerprint nor primary-certificate: run `tappaas-bootstrap fingerprint` on the primary and add it as primary-fingerprint (or make the primary's certificate in advance with `tappaas-installer join-keys`)",
         )?;
         Ok(Fingerprint::parse(&fp)?)
+    }
+
+    /// The node a replaced primary joins the cluster through: the first other site node, in
+    /// node-id order, whose `api-fingerprint` is given. The error says what to add and how to
+    /// get it.
+    pub fn survivor(&self) -> anyhow::Result<&Node> {
+        let me = self.name();
+        let mut others: Vec<&Node> = self.site.nodes.iter().filter(|n| n.name != me).collect();
+        others.sort_by_key(|n| n.id);
+        if let Some(n) = others.iter().find(|n| n.api_fingerprint.is_some()) {
+            return Ok(n);
+        }
+        let example = others
+            .first()
+            .map_or("a surviving node", |n| n.name.as_str());
+        bail!(
+            "no other node of the site has an api-fingerprint: a replaced primary joins the cluster through a surviving node and sends it the join secret only after pinning that node's API certificate. On a surviving node (for example {example}) run `tappaas-bootstrap join-window open --site <this site file>`: it opens that node's join window and prints its fingerprint as the line `api-fingerprint = \"...\"` to add to its [[node]] table in the site file; then reinstall this node from that site file (or add the line to /etc/tappaas/site.toml here)"
+        )
     }
 
     /// How long to wait for the primary (and the primary for the nodes).

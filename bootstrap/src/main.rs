@@ -12,6 +12,7 @@ use tappaas_bootstrap::state::StateStore;
 use tappaas_bootstrap::steps::{self, Env, Timing};
 use tappaas_bootstrap::systemd::{DbusSystemd, SdNotify};
 use tappaas_bootstrap::{status, steps::reconcile};
+use tappaas_site::manifest::NodeManifest;
 
 #[derive(Parser)]
 #[command(
@@ -39,9 +40,12 @@ enum Command {
     },
     /// List the steps this node will run, without running them.
     Plan,
-    /// Print this node's API certificate fingerprint (for the site's primary-fingerprint).
+    /// Print this node's API certificate fingerprint (for the site's primary-fingerprint, or
+    /// a node's api-fingerprint).
     Fingerprint,
-    /// Open or close the join window by hand on the primary (for a replacement node).
+    /// Open or close the join window by hand on a cluster node, for a replacement: on the
+    /// primary, or on a survivor when the primary is replaced (`open` prints the node's
+    /// `api-fingerprint` line for the site file).
     JoinWindow {
         #[command(subcommand)]
         action: WindowAction,
@@ -51,7 +55,7 @@ enum Command {
 #[derive(Subcommand)]
 enum WindowAction {
     /// Make the `join-secret` of SITE (the site file the replacement is installed from)
-    /// root's password until `close`.
+    /// root's password until `close`, and print this node's `api-fingerprint = "..."` line.
     Open {
         /// The site file with the new one-time `[cluster] join-secret`.
         #[arg(long)]
@@ -98,13 +102,28 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                             tappaas_site::render_all(&d, &site.display().to_string())
                         )
                     })?;
-                    let secret = parsed.cluster.join_secret.with_context(|| {
+                    let secret = parsed.cluster.join_secret.clone().with_context(|| {
                         format!("{} has no [cluster] join-secret", site.display())
                     })?;
+                    // Read before anything changes: a node whose certificate cannot be read
+                    // keeps its password.
+                    let served = local_fingerprint(&paths)?;
+                    let me = std::fs::read_to_string(paths.manifest())
+                        .ok()
+                        .and_then(|t| NodeManifest::parse(&t).ok())
+                        .map(|m| m.node.name);
+                    let advice = steps::window_advice(
+                        served,
+                        me.as_deref(),
+                        &parsed,
+                        &site.display().to_string(),
+                    );
                     steps::set_root_password(
                         &runner,
                         &tappaas_bootstrap::pve::Secret::new(secret),
                     )?;
+                    println!("{}", advice.line);
+                    eprintln!("{}", advice.note);
                     eprintln!("join window open: close it with `tappaas-bootstrap join-window close` once the node has joined");
                 }
                 WindowAction::Close => {

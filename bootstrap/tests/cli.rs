@@ -111,3 +111,20 @@ fn missing_or_broken_files_are_messages_not_panics() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pve-ssl.pem"));
 }
+
+#[test]
+fn plan_of_a_replaced_primary_rejoins_through_a_survivor() {
+    let lab = Lab::new(Latencies::default(), &[]);
+    lab.install(1, true);
+    let out = agent(&lab.root(1), &["plan"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = String::from_utf8(out.stdout).unwrap();
+    assert!(plan.contains("wait-for-survivor"), "{plan}");
+    assert!(plan.contains("remove-old-node"), "{plan}");
+    assert!(!plan.contains("create-cluster"), "{plan}");
+    assert!(!plan.contains("not supported"), "{plan}");
+}

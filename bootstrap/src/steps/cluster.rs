@@ -2,17 +2,68 @@
 //! replace a failed node, and the join window around the one-time join secret.
 
 use super::{Env, Poll};
-use crate::config::{local_fingerprint, without_join_secret};
+use crate::config::{local_fingerprint, without_join_secret, NodeConfig};
 use crate::pve::{
-    wait_task, ClusterView, CreateCluster, JoinCluster, PveApi, PveError, Secret, Upid,
+    wait_task, ClusterView, CreateCluster, Fingerprint, JoinCluster, PveApi, PveError, Secret, Upid,
 };
 use crate::runner::{run_ok, Cmd};
 use crate::state::{write_atomic, Memory};
 use anyhow::{bail, Context as _};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+use tappaas_site::Role;
 
 fn view(api: &dyn PveApi) -> Result<ClusterView, PveError> {
     Ok(ClusterView::from_entries(&api.cluster_status()?))
+}
+
+/// The cluster node a joining node goes through: it checks the cluster there, has it remove a
+/// dead node of its own name, and joins via it. The primary for members and the backup node;
+/// for a replaced primary, a surviving node ([`NodeConfig::survivor`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    /// Its node name.
+    pub name: String,
+    /// Its management address.
+    pub address: Ipv4Addr,
+    /// Its pinned API certificate: the join secret goes to nothing else.
+    pub fingerprint: Fingerprint,
+    /// In words, for messages: "the primary", "the surviving node tappaas2".
+    pub label: String,
+    /// Which site field pins it, for the message when it serves another certificate.
+    pub pinned_by: String,
+}
+
+impl Peer {
+    /// Whom this node joins through.
+    pub(crate) fn for_node(c: &NodeConfig) -> anyhow::Result<Peer> {
+        if c.role() == Role::Primary {
+            let n = c.survivor()?;
+            let fp = n.api_fingerprint.as_deref().unwrap_or_default();
+            return Ok(Peer {
+                name: n.name.clone(),
+                address: n.address,
+                fingerprint: Fingerprint::parse(fp)?,
+                label: format!("the surviving node {}", n.name),
+                pinned_by: format!("api-fingerprint of node {}", n.name),
+            });
+        }
+        Ok(Peer {
+            name: c.primary()?.name.clone(),
+            address: c.manifest.cluster.primary_address,
+            fingerprint: c.primary_fingerprint()?,
+            label: "the primary".into(),
+            pinned_by:
+                "cluster.primary-fingerprint, or the fingerprint of cluster.primary-certificate"
+                    .into(),
+        })
+    }
+
+    /// Its API as root@pam with the join secret, its certificate pinned.
+    pub(crate) fn connect(&self, env: &Env<'_>) -> anyhow::Result<Box<dyn PveApi>> {
+        env.connector
+            .remote(self.address, self.fingerprint, &env.config.join_secret()?)
+    }
 }
 
 /// Whether `e` is Proxmox refusing a write for lack of quorum (`cluster not ready - no
@@ -47,9 +98,12 @@ pub(super) fn with_quorum<T>(
 /// accept the retried join nor remove the entry. Expect one vote, as an operator would with
 /// `pvecm expected 1`; the retried join restores the count. Limited to that two-entry case:
 /// with more members a lost quorum may be a partition, which only an operator can judge.
+/// Never on a replaced primary: it joined a cluster that existed without it, so a lost quorum
+/// there means the survivors are unreachable, and expecting one vote would split the cluster.
 fn repair_quorum(env: &Env<'_>, v: &ClusterView) -> anyhow::Result<()> {
     let me = env.config.name();
-    if env.config.role() == tappaas_site::Role::Primary
+    if env.config.role() == Role::Primary
+        && !env.config.manifest.node.replace
         && v.cluster.is_some()
         && !v.quorate
         && v.nodes.len() == 2
@@ -101,22 +155,59 @@ pub const API_CERT: &str = "/etc/tappaas/tls/api.pem";
 pub const API_KEY: &str = "/etc/tappaas/tls/api.key";
 
 pub(super) fn api_certificate(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+    serve_pinned_certificate(env, Phase::Standalone)
+}
+
+/// A replaced primary, once it has joined: the join replaced its `/etc/pve` with the
+/// cluster's, so the certificate it installed before may be gone (or the dead primary's copy
+/// kept there may be served). It serves the pinned one again if it can, and only then gives up
+/// its copy of the key.
+pub(super) fn api_certificate_after_join(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+    serve_pinned_certificate(env, Phase::Joined)
+}
+
+/// When [`serve_pinned_certificate`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before any cluster: every primary's `api-certificate`.
+    Standalone,
+    /// A replaced primary after its join.
+    Joined,
+}
+
+fn serve_pinned_certificate(env: &Env<'_>, phase: Phase) -> anyhow::Result<()> {
     let Some(pinned) = env.config.site.cluster.pinned_fingerprint() else {
         // Nothing pinned yet: the operator reads this node's fingerprint after this boot.
         return Ok(());
     };
     let pinned = crate::pve::Fingerprint::parse(&pinned)?;
-    let served = local_fingerprint(env.paths)?;
     let (cert, key) = (env.paths.at(API_CERT), env.paths.at(API_KEY));
-    if served == pinned {
-        // Served already: Proxmox has its own copy of the key. A run cut off between the
-        // upload and the clean-up left ours behind: remove it now.
-        if key.exists() {
+    // A replaced primary keeps the key until it has joined: the join may drop what was
+    // installed before it, and the key is needed to install it again.
+    let keep_key = phase == Phase::Standalone && env.config.rejoins();
+    let forget_key = || -> anyhow::Result<()> {
+        if !keep_key && key.exists() {
+            // Proxmox keeps its own copy (pveproxy-ssl.key): no second copy stays behind.
             std::fs::remove_file(&key).with_context(|| format!("removing {}", key.display()))?;
         }
-        return Ok(());
+        Ok(())
+    };
+    let served = local_fingerprint(env.paths)?;
+    if served == pinned {
+        return forget_key();
     }
     if !cert.exists() || !key.exists() {
+        if env.config.manifest.node.replace {
+            // The pinned certificate was the dead machine's own, and its key died with it:
+            // nothing here can serve it. Failing would not help; nodes installed or replaced
+            // later must pin this node's fingerprint as it is once joined.
+            if phase == Phase::Joined {
+                tracing::warn!(
+                    "the site pins {pinned} for the primary, the certificate of the machine this one replaced, but this node serves {served} and has no {API_CERT} to serve the pinned one: put {served} into [cluster] primary-fingerprint of the site file before another node is installed or replaced"
+                );
+            }
+            return Ok(());
+        }
         bail!(
             "this node's API certificate is {served}, but the site file pins {pinned} for the primary, so the other nodes will refuse to join: put {served} into [cluster] primary-fingerprint (`tappaas-bootstrap fingerprint` prints it), or provide the pinned certificate as {API_CERT} and {API_KEY}"
         );
@@ -160,9 +251,7 @@ pub(super) fn api_certificate(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<(
             })
         },
     )?;
-    // Proxmox keeps its own copy (pveproxy-ssl.key): no second copy of the key stays behind.
-    std::fs::remove_file(&key).with_context(|| format!("removing {}", key.display()))?;
-    Ok(())
+    forget_key()
 }
 
 pub(super) fn create_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
@@ -238,6 +327,50 @@ pub fn restore_root_password(runner: &dyn crate::runner::Runner, hash: &str) -> 
     Ok(())
 }
 
+/// What `tappaas-bootstrap join-window open` tells the operator besides opening the window:
+/// this node's fingerprint as the `api-fingerprint` line for its `[[node]]` in the site file,
+/// which a replaced primary needs to join through this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowAdvice {
+    /// `api-fingerprint = "AB:..."`, for stdout.
+    pub line: String,
+    /// For the operator: where the line goes, or that the site has it already (or another).
+    pub note: String,
+}
+
+/// The advice for the node named `me` (from its manifest, when it has one) serving `served`,
+/// given the site file the replacement is installed from.
+pub fn window_advice(
+    served: Fingerprint,
+    me: Option<&str>,
+    site: &tappaas_site::Site,
+    site_name: &str,
+) -> WindowAdvice {
+    let line = format!("api-fingerprint = \"{served}\"");
+    let entry = me.and_then(|m| site.nodes.iter().find(|n| n.name == m));
+    let note = match entry {
+        Some(n) => match n.api_fingerprint.as_deref().map(Fingerprint::parse) {
+            Some(Ok(given)) if given == served => format!(
+                "{site_name} already pins this node's certificate ({} has api-fingerprint {served}): a replaced primary can join through it",
+                n.name
+            ),
+            Some(_) => format!(
+                "{site_name} gives {} api-fingerprint {}, but this node serves {served}: replace that line in its [[node]] table with the one above, or a replaced primary will refuse this node",
+                n.name,
+                n.api_fingerprint.as_deref().unwrap_or_default()
+            ),
+            None => format!(
+                "this node's API certificate has fingerprint {served}. If the primary is the node being replaced, add the line above to the [[node]] table of {} in {site_name} (before the node's [node.*] tables) and install the replacement from that file: it joins the cluster through this node and sends the join secret only to this certificate",
+                n.name
+            ),
+        },
+        None => format!(
+            "this node's API certificate has fingerprint {served}. If the primary is the node being replaced, add the line above to this node's [[node]] table in {site_name}: the replacement joins the cluster through this node and sends the join secret only to this certificate"
+        ),
+    };
+    WindowAdvice { line, note }
+}
+
 pub(super) fn wait_for_members(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
     let names: Vec<String> = env
         .config
@@ -296,8 +429,8 @@ pub(super) fn close_join_window(env: &Env<'_>, _: &mut Memory) -> anyhow::Result
     )
 }
 
-/// Why the primary's API cannot be used yet, in words for the status line.
-fn describe_unreachable(addr: std::net::SocketAddr, e: &std::io::Error) -> String {
+/// Why the peer's API cannot be used yet, in words for the status line.
+fn describe_unreachable(peer: &Peer, addr: std::net::SocketAddr, e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::ConnectionRefused => format!(
             "{} answers but nothing listens on port {} yet (Proxmox is still starting)",
@@ -305,39 +438,71 @@ fn describe_unreachable(addr: std::net::SocketAddr, e: &std::io::Error) -> Strin
             addr.port()
         ),
         _ => format!(
-            "{} does not answer ({e}): is the primary on, and on the same switch and network?",
-            addr.ip()
+            "{} does not answer ({e}): is {} on, and on the same switch and network?",
+            addr.ip(),
+            peer.label
         ),
     }
 }
 
-pub(super) fn wait_for_primary(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
+/// `wait-for-primary` (members, backup node) and `wait-for-survivor` (a replaced primary).
+pub(super) fn wait_for_peer(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
     let c = env.config;
-    let fp = c.primary_fingerprint()?;
+    let peer = Peer::for_node(c)?;
     let secret = c.join_secret()?;
-    let addr = c.manifest.cluster.primary_address;
+    let addr = peer.address;
     let name = c.manifest.cluster.name.clone();
-    let what = format!("the primary at {addr}");
+    let label = peer.label.clone();
+    let what = format!("{label} at {addr}");
+    // Since when the peer presents a certificate that is not the pinned one.
+    let mut mismatch_since: Option<Instant> = None;
     env.wait_for(&what, env.timing.join_wait, || {
         let sock = env.connector.api_socket(addr);
         if let Err(e) = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(3)) {
-            return Ok(Poll::Pending(describe_unreachable(sock, &e)));
+            return Ok(Poll::Pending(describe_unreachable(&peer, sock, &e)));
         }
-        let api = env.connector.remote(addr, fp, &secret)?;
+        let api = env.connector.remote(addr, peer.fingerprint, &secret)?;
         match view(api.as_ref()) {
             Ok(v) if v.cluster.as_ref() == Some(&name) && v.quorate => Ok(Poll::Ready(())),
+            Ok(v) if v.cluster.is_none() && c.role() == Role::Primary => bail!(
+                "{label} is in no cluster: it cannot be a survivor of the site's cluster (is its api-fingerprint on the right node?)"
+            ),
             Ok(v) if v.cluster.is_none() => Ok(Poll::Pending("the primary has not created the cluster yet".into())),
             Ok(v) if v.cluster.as_ref() != Some(&name) => bail!(
-                "the primary is in cluster {:?}, the site says {name}",
+                "{label} is in cluster {:?}, the site says {name}",
                 v.cluster
             ),
-            Ok(_) => Ok(Poll::Pending("the primary's cluster is not quorate".into())),
-            Err(PveError::Login { .. }) => Ok(Poll::Pending(
-                "the primary refuses the join secret: its join window is not open yet, or its site file has another secret".into(),
-            )),
-            Err(e @ PveError::FingerprintMismatch { .. }) => Err(anyhow::Error::new(e).context(
-                "the primary's certificate is not the one the site file pins (cluster.primary-fingerprint, or the fingerprint of cluster.primary-certificate)",
-            )),
+            Ok(v) if c.role() == Role::Primary => {
+                // The survivors need more than half of the votes to remove the dead primary;
+                // a two-node site has only half once the primary is dead.
+                let online = v.nodes.iter().filter(|(_, on)| *on).count();
+                Ok(Poll::Pending(format!(
+                    "the cluster of {label} is not quorate ({online} of {} nodes online): if the nodes that are offline are off for good, `pvecm expected {online}` on {} lets the survivors go on",
+                    v.nodes.len(),
+                    peer.name
+                )))
+            }
+            Ok(_) => Ok(Poll::Pending(format!("the cluster of {label} is not quorate"))),
+            Err(PveError::Login { .. }) => Ok(Poll::Pending(format!(
+                "{label} refuses the join secret: its join window is not open yet, or its site file has another secret"
+            ))),
+            // The primary serves its own certificate until its `api-certificate` step has
+            // installed the site's: a while, that is expected. A survivor's does not change.
+            Err(e @ PveError::FingerprintMismatch { .. })
+                if c.role() != Role::Primary
+                    && mismatch_since
+                        .get_or_insert_with(Instant::now)
+                        .elapsed()
+                        < env.timing.pin_grace =>
+            {
+                Ok(Poll::Pending(format!(
+                    "{label} does not present the pinned certificate yet (nothing is sent to it): {e}; it installs the site's certificate early in its first boot"
+                )))
+            }
+            Err(e @ PveError::FingerprintMismatch { .. }) => Err(anyhow::Error::new(e).context(format!(
+                "the certificate of {label} is not the one the site file pins ({})",
+                peer.pinned_by
+            ))),
             Err(e) if e.is_transient() => Ok(Poll::Pending(e.to_string())),
             Err(e) => Err(e.into()),
         }
@@ -352,12 +517,10 @@ pub(super) fn remove_old_node(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<(
         // Joined already (an earlier run got past this): nothing to remove.
         return Ok(());
     }
-    let primary = env.connector.remote(
-        c.manifest.cluster.primary_address,
-        c.primary_fingerprint()?,
-        &c.join_secret()?,
-    )?;
-    let v = view(primary.as_ref()).context("asking the primary for the cluster's nodes")?;
+    let peer = Peer::for_node(c)?;
+    let api = peer.connect(env)?;
+    let v = view(api.as_ref())
+        .with_context(|| format!("asking {} for the cluster's nodes", peer.label))?;
     if !v.has_node(me) {
         return Ok(());
     }
@@ -366,9 +529,10 @@ pub(super) fn remove_old_node(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<(
             "the cluster still sees {me} online: refusing to remove a live node (power the old machine off, or install this one under a new name without `replace`)"
         );
     }
-    primary
-        .delete_node(me)
-        .with_context(|| format!("removing the failed {me} from the cluster"))?;
+    // Proxmox removes a node only with quorum: the survivors must hold a majority of the
+    // votes (2 of 3 with one node dead), which the wait for the peer saw.
+    api.delete_node(me)
+        .with_context(|| format!("{} removing the failed {me} from the cluster", peer.label))?;
     Ok(())
 }
 
@@ -400,18 +564,16 @@ fn poll_join_task(env: &Env<'_>, first: Box<dyn PveApi>, upid: &Upid) -> anyhow:
 /// quorum (the second joiner's vote is expected before it can be given). A node waits, at
 /// most [`Timing::turn_wait`](super::Timing), until the cluster is quorate, every listed
 /// node is online (no join in flight) and every site node with a lower id is a member.
-fn wait_for_turn(env: &Env<'_>, primary: &dyn PveApi) -> anyhow::Result<ClusterView> {
+///
+/// The primary is never among the earlier nodes: members wait for it in `wait-for-primary`,
+/// and a replaced primary joins a cluster that exists without it (with id 1 it has no earlier
+/// nodes at all; with a higher id the earlier ones are survivors, members already).
+fn wait_for_turn(env: &Env<'_>, peer: &dyn PveApi) -> anyhow::Result<ClusterView> {
     let c = env.config;
     let me = c.name();
-    let earlier: Vec<String> = c
-        .site
-        .nodes
-        .iter()
-        .filter(|n| n.id < c.manifest.node.id && n.role != tappaas_site::Role::Primary)
-        .map(|n| n.name.clone())
-        .collect();
+    let earlier = earlier_nodes(c);
     let turn = env.wait_for("this node's turn to join", env.timing.turn_wait, || {
-        let v = match view(primary) {
+        let v = match view(peer) {
             Ok(v) => v,
             Err(e) if e.is_transient() => return Ok(Poll::Pending(e.to_string())),
             Err(e) => return Err(e.into()),
@@ -444,9 +606,19 @@ fn wait_for_turn(env: &Env<'_>, primary: &dyn PveApi) -> anyhow::Result<ClusterV
         Ok(v) => Ok(v),
         Err(e) => {
             tracing::warn!("joining without waiting any longer: {e:#}");
-            Ok(view(primary)?)
+            Ok(view(peer)?)
         }
     }
+}
+
+/// The site nodes that join before this one: lower ids, never the primary.
+pub(super) fn earlier_nodes(c: &NodeConfig) -> Vec<String> {
+    c.site
+        .nodes
+        .iter()
+        .filter(|n| n.id < c.manifest.node.id && n.role != Role::Primary && n.name != c.name())
+        .map(|n| n.name.clone())
+        .collect()
 }
 
 pub(super) fn join_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> {
@@ -461,17 +633,16 @@ pub(super) fn join_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> 
         ),
         None => {}
     }
-    let fp = c.primary_fingerprint()?;
+    let peer = Peer::for_node(c)?;
     let secret = c.join_secret()?;
-    let primary_addr = c.manifest.cluster.primary_address;
-    let primary = env.connector.remote(primary_addr, fp, &secret)?;
-    let pv = wait_for_turn(env, primary.as_ref())?;
+    let through = peer.connect(env)?;
+    let pv = wait_for_turn(env, through.as_ref())?;
     // The cluster lists this name while this node is standalone: a replaced node whose entry
     // survived, or a join that failed half-way. Joining with force takes the entry over.
     let stale = pv.has_node(c.name());
     let upid = local.join_cluster(&JoinCluster {
-        hostname: env.connector.join_hostname(primary_addr),
-        fingerprint: fp.to_string(),
+        hostname: env.connector.join_hostname(peer.address),
+        fingerprint: peer.fingerprint.to_string(),
         password: secret.expose().to_string(),
         nodeid: Some(u32::from(c.manifest.node.id)),
         link0: format!("address={}", c.manifest.cluster.link0),
@@ -485,12 +656,13 @@ pub(super) fn join_cluster(env: &Env<'_>, _: &mut Memory) -> anyhow::Result<()> 
             .ok()
             .and_then(|a| view(a.as_ref()).ok())
             .and_then(|v| v.cluster);
-        let there = view(primary.as_ref())
+        let there = view(through.as_ref())
             .map(|v| v.has_node(c.name()))
             .unwrap_or(false);
         return Err(match (here, there) {
             (Some(cl), _) => e.context(format!(
-                "joining failed, and this node now believes it is in cluster {cl}: it is half-joined; check `pvecm status` here and on the primary before retrying"
+                "joining failed, and this node now believes it is in cluster {cl}: it is half-joined; check `pvecm status` here and on {} before retrying",
+                peer.name
             )),
             (None, true) => e.context(
                 "joining failed half-way: the cluster lists this node but this node is not in it; the next attempt joins again with force",

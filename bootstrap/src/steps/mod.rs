@@ -3,7 +3,7 @@
 //! systemd) is safe; the engine persists each step's state, timings and last error.
 
 mod cluster;
-pub use cluster::{restore_root_password, set_root_password};
+pub use cluster::{restore_root_password, set_root_password, window_advice, WindowAdvice};
 mod pbs;
 mod storage;
 #[cfg(test)]
@@ -33,6 +33,11 @@ pub struct Timing {
     pub turn_wait: Duration,
     /// How long a cluster must take to become quorate after a create or join.
     pub quorum_wait: Duration,
+    /// How long a member keeps waiting while the primary presents another certificate than
+    /// the pinned one: a primary whose site certificate was made in advance serves its own
+    /// until its `api-certificate` step has installed the pinned one. Nothing is sent
+    /// meanwhile (the TLS handshake fails before any password).
+    pub pin_grace: Duration,
     /// Polling interval for every wait.
     pub poll: Duration,
     /// Proxmox tasks.
@@ -47,6 +52,7 @@ impl Timing {
             join_wait: config.join_wait(),
             turn_wait: config.join_wait().min(Duration::from_secs(600)),
             quorum_wait: Duration::from_secs(300),
+            pin_grace: Duration::from_secs(900),
             poll: Duration::from_secs(5),
             task: TaskWait {
                 timeout: Duration::from_secs(900),
@@ -179,20 +185,49 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
         ));
     }
     let primary = c.primary().map(|p| p.name.clone()).unwrap_or_default();
+    let replace = c.rejoins();
+    let api_certificate = || {
+        step(
+            "api-certificate",
+            "this node serves the certificate the site pins (installing the pre-generated one if given)".into(),
+            cluster::api_certificate,
+        )
+    };
     match c.role() {
-        Role::Primary if c.manifest.node.replace => v.push(step(
-            "replace-primary",
-            "rejoin a replaced primary through a surviving member".into(),
-            |_, _| {
-                anyhow::bail!("replacing the primary is not supported yet: install the replacement as a member under a new name, or recreate the cluster")
-            },
-        )),
-        Role::Primary => {
+        Role::Primary if replace => {
+            // The cluster lives on without its primary: rejoin it through a survivor. First
+            // serve the certificate the site pins for the primary again, so that nodes
+            // installed or replaced later can still pin it.
+            v.push(api_certificate());
+            let survivor = c.survivor().ok();
             v.push(step(
-                "api-certificate",
-                "this node serves the certificate the site pins (installing the pre-generated one if given)".into(),
-                cluster::api_certificate,
+                "wait-for-survivor",
+                format!(
+                    "{} answers with its pinned certificate and has a quorate cluster",
+                    survivor.map_or("a surviving node with an api-fingerprint".into(), |n| {
+                        format!("{} at {}", n.name, n.address)
+                    })
+                ),
+                cluster::wait_for_peer,
             ));
+            let via = survivor.map_or("a surviving node", |n| n.name.as_str());
+            push_rejoin(&mut v, c, via);
+            // Right after join-cluster: the join replaced this node's /etc/pve.
+            let at = v
+                .iter()
+                .position(|s| s.name == "join-cluster")
+                .map_or(v.len(), |i| i + 1);
+            v.insert(
+                at,
+                step(
+                    "api-certificate-after-join",
+                    "after the join, this node still serves the certificate the site pins for the primary; then its key file goes".into(),
+                    cluster::api_certificate_after_join,
+                ),
+            );
+        }
+        Role::Primary => {
+            v.push(api_certificate());
             // A single node needs no cluster (and without a join window the agent has no
             // root@pam ticket, which the create requires).
             if c.multi_node() {
@@ -215,41 +250,22 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
                     "{primary} at {} answers with the pinned certificate and has a quorate cluster",
                     c.manifest.cluster.primary_address
                 ),
-                cluster::wait_for_primary,
+                cluster::wait_for_peer,
             ));
-            if c.manifest.node.replace {
+            if replace {
+                push_rejoin(&mut v, c, &primary);
+            } else {
                 v.push(step(
-                    "remember-replication",
-                    format!("note the replication jobs that involve {}", c.name()),
-                    storage::remember_replication,
+                    "join-cluster",
+                    format!(
+                        "join {primary}'s cluster as node {} (pinned, no prompt)",
+                        c.manifest.node.id
+                    ),
+                    cluster::join_cluster,
                 ));
-                v.push(step(
-                    "remove-old-node",
-                    format!("the primary removes the failed {} from the cluster", c.name()),
-                    cluster::remove_old_node,
-                ));
+                v.push(register_storage(c));
             }
-            v.push(step(
-                "join-cluster",
-                format!("join {primary}'s cluster as node {} (pinned, no prompt)", c.manifest.node.id),
-                cluster::join_cluster,
-            ));
-            if c.manifest.node.replace {
-                v.push(step(
-                    "refresh-ssh-keys",
-                    "drop the failed node's SSH host keys from the cluster's known_hosts".into(),
-                    cluster::refresh_ssh_keys,
-                ));
-            }
-            v.push(register_storage(c));
         }
-    }
-    if c.manifest.node.replace {
-        v.push(step(
-            "restore-replication",
-            "re-create the replication jobs the failed node had".into(),
-            storage::restore_replication,
-        ));
     }
     if c.role() == Role::Backup {
         v.push(step(
@@ -300,6 +316,42 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
         ));
     }
     v
+}
+
+/// A replacement's way back in, through `via` (the primary, or for a replaced primary the
+/// survivor): note its replication jobs, have `via` remove the dead node of its name, join
+/// with force under the same name, id and address, replace its SSH host key, add it to its
+/// pools' storage and re-create the jobs.
+fn push_rejoin(v: &mut Vec<StepDef>, c: &NodeConfig, via: &str) {
+    v.push(step(
+        "remember-replication",
+        format!("note the replication jobs that involve {}", c.name()),
+        storage::remember_replication,
+    ));
+    v.push(step(
+        "remove-old-node",
+        format!("{via} removes the failed {} from the cluster", c.name()),
+        cluster::remove_old_node,
+    ));
+    v.push(step(
+        "join-cluster",
+        format!(
+            "join the cluster through {via} as node {} (pinned, forced: same name and id)",
+            c.manifest.node.id
+        ),
+        cluster::join_cluster,
+    ));
+    v.push(step(
+        "refresh-ssh-keys",
+        "drop the failed node's SSH host keys from the cluster's known_hosts".into(),
+        cluster::refresh_ssh_keys,
+    ));
+    v.push(register_storage(c));
+    v.push(step(
+        "restore-replication",
+        "re-create the replication jobs the failed node had".into(),
+        storage::restore_replication,
+    ));
 }
 
 fn register_storage(c: &NodeConfig) -> StepDef {

@@ -79,14 +79,10 @@ pub(super) fn remember_replication(env: &Env<'_>, memory: &mut Memory) -> anyhow
     if memory.replication_jobs.is_some() {
         return Ok(());
     }
-    let c = env.config;
-    let me = c.name();
-    let primary = env.connector.remote(
-        c.manifest.cluster.primary_address,
-        c.primary_fingerprint()?,
-        &c.join_secret()?,
-    )?;
-    let jobs = primary
+    let me = env.config.name();
+    let peer = super::cluster::Peer::for_node(env.config)?;
+    let jobs = peer
+        .connect(env)?
         .replication_list()
         .context("reading the cluster's replication jobs")?;
     memory.replication_jobs = Some(

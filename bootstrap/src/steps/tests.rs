@@ -25,8 +25,37 @@ pub(crate) fn config(node: u8, replace: bool) -> NodeConfig {
 
 /// A node of the example site whose `[cluster]` pins the primary with `pin` (TOML lines).
 fn config_with(node: u8, replace: bool, pin: &str) -> NodeConfig {
+    config_src(node, replace, SITE, pin)
+}
+
+/// The survivor's pinned certificate in [`replaced_primary`].
+fn survivor_fp() -> Fingerprint {
+    Fingerprint([0xcd; 32])
+}
+
+/// The primary, replaced; with `survivor`, the member (tappaas2, 10.0.0.11) has an
+/// `api-fingerprint`.
+fn replaced_primary(survivor: bool) -> NodeConfig {
+    let site = if survivor {
+        SITE.replacen(
+            "role = \"member\"",
+            &format!("role = \"member\"\napi-fingerprint = \"{}\"", survivor_fp()),
+            1,
+        )
+    } else {
+        SITE.to_string()
+    };
+    config_src(
+        1,
+        true,
+        &site,
+        &format!("primary-fingerprint = \"{}\"\n", fp()),
+    )
+}
+
+fn config_src(node: u8, replace: bool, site: &str, pin: &str) -> NodeConfig {
     let site =
-        format!("{SITE}\n[cluster]\njoin-secret = \"{SECRET}\"\n{pin}join-wait-minutes = 1\n");
+        format!("{site}\n[cluster]\njoin-secret = \"{SECRET}\"\n{pin}join-wait-minutes = 1\n");
     let (name, role) = match node {
         1 => ("tappaas1", Role::Primary),
         2 => ("tappaas2", Role::Member),
@@ -69,6 +98,7 @@ fn timing() -> Timing {
         join_wait: Duration::from_millis(50),
         turn_wait: Duration::from_millis(20),
         quorum_wait: Duration::from_millis(50),
+        pin_grace: Duration::ZERO,
         poll: Duration::from_millis(1),
         task: TaskWait {
             timeout: Duration::from_millis(200),
@@ -945,4 +975,563 @@ fn a_replacement_re_creates_the_replication_jobs_the_cluster_lost() {
     };
     storage::restore_replication(&env, &mut memory).unwrap();
     assert_eq!(*created.lock().unwrap(), ["120-0"]);
+}
+
+#[test]
+fn a_replaced_primary_rejoins_through_a_survivor() {
+    assert_eq!(
+        names(&plan(&replaced_primary(true))),
+        [
+            "check-network",
+            "wait-for-proxmox",
+            "open-join-window",
+            "api-certificate",
+            "wait-for-survivor",
+            "remember-replication",
+            "remove-old-node",
+            "join-cluster",
+            "api-certificate-after-join",
+            "refresh-ssh-keys",
+            "register-storage",
+            "restore-replication",
+            "wait-for-members",
+            "close-join-window",
+            "forget-join-secret"
+        ]
+    );
+    let p = plan(&replaced_primary(true));
+    let desc = |n: &str| p.iter().find(|s| s.name == n).unwrap().description.clone();
+    assert!(desc("wait-for-survivor").contains("tappaas2 at 10.0.0.11"));
+    assert!(desc("remove-old-node").starts_with("tappaas2 removes the failed tappaas1"));
+    assert!(desc("join-cluster").contains("through tappaas2 as node 1"));
+    // Without a survivor to pin the plan is the same (the step says why it cannot go on).
+    assert_eq!(
+        names(&plan(&replaced_primary(false))),
+        names(&plan(&replaced_primary(true)))
+    );
+    // A single-node site has no cluster to rejoin: a replaced single node is set up afresh,
+    // forming a new cluster of one since the site has a join secret, and none without one.
+    let mut single = replaced_primary(false);
+    single.site.nodes.truncate(1);
+    assert!(!single.rejoins());
+    assert_eq!(
+        names(&plan(&single)),
+        [
+            "check-network",
+            "wait-for-proxmox",
+            "open-join-window",
+            "api-certificate",
+            "create-cluster",
+            "register-storage",
+            "wait-for-members",
+            "close-join-window",
+            "forget-join-secret"
+        ]
+    );
+    single.site.cluster.join_secret = None;
+    single.site_source = crate::config::without_join_secret(&single.site_source)
+        .replace(crate::config::FORGOTTEN_SECRET_LINE, "");
+    assert_eq!(
+        names(&plan(&single)),
+        [
+            "check-network",
+            "wait-for-proxmox",
+            "api-certificate",
+            "register-storage"
+        ]
+    );
+}
+
+/// The first other node by id with an api-fingerprint is the survivor, whatever the file order.
+#[test]
+fn the_survivor_is_the_first_other_node_by_id_with_an_api_fingerprint() {
+    let mut c = replaced_primary(true);
+    assert_eq!(c.survivor().unwrap().name, "tappaas2");
+    c.site.nodes[2].api_fingerprint = Some(Fingerprint([0xee; 32]).to_string());
+    assert_eq!(c.survivor().unwrap().name, "tappaas2");
+    c.site.nodes[1].api_fingerprint = None;
+    assert_eq!(c.survivor().unwrap().name, "tappaas3");
+    c.site.nodes.swap(1, 2);
+    c.site.nodes[2].api_fingerprint = Some(survivor_fp().to_string());
+    assert_eq!(c.survivor().unwrap().name, "tappaas2");
+    // The primary's own value never makes it its own survivor.
+    let mut alone = replaced_primary(false);
+    alone.site.nodes[0].api_fingerprint = Some(fp().to_string());
+    assert!(alone.survivor().is_err());
+}
+
+fn env_for<'a>(
+    paths: &'a Paths,
+    cfg: &'a NodeConfig,
+    conn: &'a MockConnector,
+    sd: &'a MockSystemd,
+    runner: &'a MockRunner,
+    notify: &'a MockNotify,
+) -> Env<'a> {
+    Env {
+        paths,
+        config: cfg,
+        connector: conn,
+        systemd: sd,
+        notify,
+        runner,
+        timing: timing(),
+    }
+}
+
+#[test]
+fn without_a_survivor_to_pin_a_replaced_primary_stops_at_once_and_says_what_to_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = replaced_primary(false);
+    // No expectations: any API call would fail the test.
+    let conn = MockConnector::new();
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    let err = format!(
+        "{:#}",
+        cluster::wait_for_peer(&env, &mut Memory::default()).unwrap_err()
+    );
+    assert!(
+        err.contains("no other node of the site has an api-fingerprint"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tappaas-bootstrap join-window open --site"),
+        "{err}"
+    );
+    assert!(err.contains("api-fingerprint = \"...\""), "{err}");
+    assert!(err.contains("for example tappaas2"), "{err}");
+    // The later steps that talk to the survivor refuse the same way, before any call.
+    assert!(storage::remember_replication(&env, &mut Memory::default()).is_err());
+}
+
+#[test]
+fn a_replaced_primary_waits_for_the_survivor_it_pins() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = replaced_primary(true);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut conn = MockConnector::new();
+    conn.expect_api_socket().returning(move |a| {
+        assert_eq!(a.to_string(), "10.0.0.11");
+        std::net::SocketAddr::from(([127, 0, 0, 1], port))
+    });
+    conn.expect_remote()
+        .withf(|a, f, pw| {
+            a.to_string() == "10.0.0.11" && *f == survivor_fp() && pw.expose() == SECRET
+        })
+        .returning(|_, _, _| {
+            let mut api = MockPveApi::new();
+            // The old primary is still listed, offline: 2 of 3 votes, quorate.
+            api.expect_cluster_status().returning(|| {
+                Ok(status(
+                    Some("TAPPaaS"),
+                    true,
+                    &[("tappaas1", false), ("tappaas2", true), ("tappaas3", true)],
+                ))
+            });
+            Ok(Box::new(api))
+        });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    cluster::wait_for_peer(&env, &mut Memory::default()).unwrap();
+
+    // A survivor that serves another certificate ends the step at once, naming the field.
+    let mut conn = MockConnector::new();
+    conn.expect_api_socket()
+        .returning(move |_| std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    conn.expect_remote().returning(|_, _, _| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status().returning(|| {
+            Err(PveError::FingerprintMismatch {
+                url: "https://10.0.0.11:8006".into(),
+                expected: survivor_fp(),
+                got: fp(),
+            })
+        });
+        Ok(Box::new(api))
+    });
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    let err = format!(
+        "{:#}",
+        cluster::wait_for_peer(&env, &mut Memory::default()).unwrap_err()
+    );
+    assert!(
+        err.contains("the certificate of the surviving node tappaas2 is not the one the site file pins (api-fingerprint of node tappaas2)"),
+        "{err}"
+    );
+    drop(listener);
+}
+
+#[test]
+fn the_survivor_removes_the_dead_primary_but_never_a_live_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = replaced_primary(true);
+    for (online, expect_delete) in [(true, false), (false, true)] {
+        let mut conn = MockConnector::new();
+        conn.expect_local().returning(|| {
+            let mut api = MockPveApi::new();
+            api.expect_cluster_status().returning(|| Ok(Vec::new()));
+            Ok(Box::new(api))
+        });
+        conn.expect_remote()
+            .withf(|a, f, _| a.to_string() == "10.0.0.11" && *f == survivor_fp())
+            .returning(move |_, _, _| {
+                let mut api = MockPveApi::new();
+                api.expect_cluster_status().returning(move || {
+                    Ok(status(
+                        Some("TAPPaaS"),
+                        true,
+                        &[("tappaas1", online), ("tappaas2", true), ("tappaas3", true)],
+                    ))
+                });
+                api.expect_delete_node()
+                    .withf(|n| n == "tappaas1")
+                    .times(usize::from(expect_delete))
+                    .returning(|_| Ok(()));
+                Ok(Box::new(api))
+            });
+        let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+        let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+        let r = cluster::remove_old_node(&env, &mut Memory::default());
+        if online {
+            let err = r.unwrap_err();
+            assert!(
+                err.to_string().contains("refusing to remove a live node"),
+                "{err}"
+            );
+        } else {
+            r.unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_replaced_primary_joins_through_the_survivor_with_force_under_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = replaced_primary(true);
+    let joined = Arc::new(Mutex::new(false));
+    let mut conn = MockConnector::new();
+    conn.expect_join_hostname().returning(|a| a.to_string());
+    conn.expect_remote()
+        .withf(|a, f, _| a.to_string() == "10.0.0.11" && *f == survivor_fp())
+        .returning(|_, _, _| {
+            let mut api = MockPveApi::new();
+            // After remove-old-node: two nodes, both online, quorate; turn at once.
+            api.expect_cluster_status().returning(|| {
+                Ok(status(
+                    Some("TAPPaaS"),
+                    true,
+                    &[("tappaas2", true), ("tappaas3", true)],
+                ))
+            });
+            Ok(Box::new(api))
+        });
+    let j = joined.clone();
+    conn.expect_local().returning(move || {
+        let mut api = MockPveApi::new();
+        let j2 = j.clone();
+        api.expect_cluster_status().returning(move || {
+            Ok(if *j2.lock().unwrap() {
+                status(
+                    Some("TAPPaaS"),
+                    true,
+                    &[("tappaas1", true), ("tappaas2", true), ("tappaas3", true)],
+                )
+            } else {
+                Vec::new()
+            })
+        });
+        let j3 = j.clone();
+        api.expect_join_cluster().returning(move |req| {
+            assert_eq!(req.hostname, "10.0.0.11");
+            assert_eq!(req.fingerprint, survivor_fp().to_string());
+            assert_eq!(req.password, SECRET);
+            assert_eq!(req.nodeid, Some(1));
+            assert_eq!(req.link0, "address=10.0.0.10");
+            assert!(req.force);
+            *j3.lock().unwrap() = true;
+            Ok(Upid(
+                "UPID:tappaas1:0000A:0000B:6743A0B0:clusterjoin::root@pam:".into(),
+            ))
+        });
+        api.expect_task_status().returning(|_, _| stopped_ok());
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    cluster::join_cluster(&env, &mut Memory::default()).unwrap();
+    assert!(*joined.lock().unwrap());
+}
+
+/// The turn rule waits for members with lower ids, never for the primary: a replaced primary
+/// (id 1) has nobody to wait for, and a member never waits for a primary being replaced.
+#[test]
+fn the_turn_to_join_never_waits_for_the_primary() {
+    assert!(cluster::earlier_nodes(&replaced_primary(true)).is_empty());
+    assert!(cluster::earlier_nodes(&config(2, true)).is_empty());
+    assert_eq!(cluster::earlier_nodes(&config(3, false)), ["tappaas2"]);
+    // A primary with a higher id waits only for the survivors before it.
+    let mut c = replaced_primary(true);
+    c.manifest.node.id = 3;
+    c.site.nodes[0].id = 3;
+    c.site.nodes[2].id = 1;
+    assert_eq!(cluster::earlier_nodes(&c), ["tappaas2", "tappaas3"]);
+}
+
+/// A replaced primary whose cluster lost quorum never expects fewer votes: the survivors being
+/// unreachable is not a half-way join of a forming cluster.
+#[test]
+fn a_replaced_primary_never_lowers_the_expected_votes() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let mut conn = MockConnector::new();
+    conn.expect_local().returning(|| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status().returning(|| {
+            Ok(status(
+                Some("TAPPaaS"),
+                false,
+                &[("tappaas1", true), ("tappaas2", false)],
+            ))
+        });
+        Ok(Box::new(api))
+    });
+    let (sd, notify) = (MockSystemd::new(), quiet());
+    // No command expected: `pvecm expected 1` would fail the test.
+    let runner = MockRunner::new();
+    let mut cfg = replaced_primary(true);
+    cfg.site.nodes.truncate(2);
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    let err = cluster::wait_quorate_locally(&env).unwrap_err();
+    assert!(format!("{err:#}").contains("quorate false"), "{err:#}");
+    // The same view on a primary that created the cluster is repaired.
+    let mut runner = MockRunner::new();
+    runner
+        .expect_run()
+        .withf(|c| c.argv() == ["pvecm", "expected", "1"])
+        .times(1..)
+        .returning(|_| {
+            Ok(Output {
+                code: 0,
+                stdout: String::new(),
+                stderr: String::new(),
+            })
+        });
+    let mut fresh = config(1, false);
+    fresh.site.nodes.truncate(2);
+    let env = env_for(&paths, &fresh, &conn, &sd, &runner, &notify);
+    let _ = cluster::wait_quorate_locally(&env);
+    runner.checkpoint();
+}
+
+#[test]
+fn a_replaced_primary_without_the_sites_certificate_goes_on_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let own = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/pve/local")).unwrap();
+    std::fs::write(paths.at("/etc/pve/local/pve-ssl.pem"), own.cert.pem()).unwrap();
+    let cfg = replaced_primary(true);
+    let conn = MockConnector::new();
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    // The old primary's own certificate died with it: nothing here can serve it.
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+    // A primary that is not a replacement still stops.
+    let fresh = config(1, false);
+    let env = env_for(&paths, &fresh, &conn, &sd, &runner, &notify);
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap_err();
+}
+
+#[test]
+fn the_join_window_advice_gives_the_line_for_the_site_file() {
+    let served = survivor_fp();
+    let line = format!("api-fingerprint = \"{served}\"");
+    let without = replaced_primary(false);
+    let a = window_advice(served, Some("tappaas2"), &without.site, "site.toml");
+    assert_eq!(a.line, line);
+    assert!(
+        a.note
+            .contains("add the line above to the [[node]] table of tappaas2 in site.toml"),
+        "{}",
+        a.note
+    );
+    let with = replaced_primary(true);
+    let a = window_advice(served, Some("tappaas2"), &with.site, "site.toml");
+    assert!(
+        a.note.contains("already pins this node's certificate"),
+        "{}",
+        a.note
+    );
+    let a = window_advice(
+        Fingerprint([0x11; 32]),
+        Some("tappaas2"),
+        &with.site,
+        "site.toml",
+    );
+    assert!(a.note.contains("but this node serves 11:11"), "{}", a.note);
+    assert!(a.note.contains(&survivor_fp().to_string()), "{}", a.note);
+    let a = window_advice(served, None, &with.site, "site.toml");
+    assert_eq!(a.line, line);
+    assert!(a.note.contains("this node's [[node]] table"), "{}", a.note);
+}
+
+/// A two-node site whose primary died leaves the survivor with half the votes: the wait says
+/// so, and what an operator can do about it; it never lowers the votes itself.
+#[test]
+fn a_survivor_without_quorum_is_a_wait_with_its_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let mut cfg = replaced_primary(true);
+    cfg.site.nodes.truncate(2);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut conn = MockConnector::new();
+    conn.expect_api_socket()
+        .returning(move |_| std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    conn.expect_remote().returning(|_, _, _| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status().returning(|| {
+            Ok(status(
+                Some("TAPPaaS"),
+                false,
+                &[("tappaas1", false), ("tappaas2", true)],
+            ))
+        });
+        Ok(Box::new(api))
+    });
+    // No command expected.
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    let err = format!(
+        "{:#}",
+        cluster::wait_for_peer(&env, &mut Memory::default()).unwrap_err()
+    );
+    assert!(
+        err.contains("gave up waiting for the surviving node tappaas2 at 10.0.0.11"),
+        "{err}"
+    );
+    assert!(err.contains("not quorate (1 of 2 nodes online)"), "{err}");
+    assert!(err.contains("`pvecm expected 1` on tappaas2"), "{err}");
+    drop(listener);
+}
+
+/// A replaced primary with the site's certificate installs it before the join and keeps the
+/// key; the join replaces /etc/pve with the cluster's, so after it the certificate is installed
+/// again if it is not served, and only then the key file goes.
+#[test]
+fn a_replaced_primary_serves_the_pinned_certificate_again_after_its_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let own = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/pve/local")).unwrap();
+    std::fs::write(paths.at("/etc/pve/local/pve-ssl.pem"), own.cert.pem()).unwrap();
+    let site_cert = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    let pinned = Fingerprint::of_der(site_cert.cert.der());
+    let mut cfg = replaced_primary(true);
+    cfg.site.cluster.primary_fingerprint = Some(pinned.to_string());
+    std::fs::create_dir_all(paths.at("/etc/tappaas/tls")).unwrap();
+    std::fs::write(paths.at(cluster::API_CERT), site_cert.cert.pem()).unwrap();
+    std::fs::write(
+        paths.at(cluster::API_KEY),
+        site_cert.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let installs = Arc::new(Mutex::new(0));
+    let mut conn = MockConnector::new();
+    let root = dir.path().to_path_buf();
+    let n = installs.clone();
+    conn.expect_local().returning(move || {
+        let mut api = MockPveApi::new();
+        let root = root.clone();
+        let n = n.clone();
+        api.expect_set_custom_certificate()
+            .returning(move |_, cert, _| {
+                *n.lock().unwrap() += 1;
+                std::fs::write(root.join("etc/pve/local/pveproxy-ssl.pem"), cert).unwrap();
+                Ok(String::new())
+            });
+        api.expect_version().returning(|| Ok("9.1".into()));
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+    assert_eq!(*installs.lock().unwrap(), 1);
+    assert_eq!(crate::config::local_fingerprint(&paths).unwrap(), pinned);
+    assert!(
+        paths.at(cluster::API_KEY).exists(),
+        "the key went before the join"
+    );
+
+    // The join: the cluster's /etc/pve has no custom certificate for this node.
+    std::fs::remove_file(paths.at("/etc/pve/local/pveproxy-ssl.pem")).unwrap();
+    cluster::api_certificate_after_join(&env, &mut Memory::default()).unwrap();
+    assert_eq!(*installs.lock().unwrap(), 2);
+    assert_eq!(crate::config::local_fingerprint(&paths).unwrap(), pinned);
+    assert!(!paths.at(cluster::API_KEY).exists());
+    // Again: nothing to do.
+    cluster::api_certificate_after_join(&env, &mut Memory::default()).unwrap();
+    assert_eq!(*installs.lock().unwrap(), 2);
+}
+
+/// A key file left behind while the pinned certificate is served (the agent stopped between
+/// the install and the removal) is removed by the next run.
+#[test]
+fn a_key_left_behind_while_the_pin_is_served_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let site_cert = rcgen::generate_simple_self_signed(vec!["tappaas1".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/pve/local")).unwrap();
+    std::fs::write(
+        paths.at("/etc/pve/local/pveproxy-ssl.pem"),
+        site_cert.cert.pem(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(paths.at("/etc/tappaas/tls")).unwrap();
+    std::fs::write(paths.at(cluster::API_KEY), "key").unwrap();
+    let mut cfg = config(1, false);
+    cfg.site.cluster.primary_fingerprint =
+        Some(Fingerprint::of_der(site_cert.cert.der()).to_string());
+    let conn = MockConnector::new();
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    cluster::api_certificate(&env, &mut Memory::default()).unwrap();
+    assert!(!paths.at(cluster::API_KEY).exists());
+}
+
+/// A "survivor" in no cluster cannot be one (the api-fingerprint is on the wrong node, or that
+/// node was reinstalled too): said at once rather than waited for.
+#[test]
+fn a_survivor_in_no_cluster_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = replaced_primary(true);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut conn = MockConnector::new();
+    conn.expect_api_socket()
+        .returning(move |_| std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    conn.expect_remote().times(1).returning(|_, _, _| {
+        let mut api = MockPveApi::new();
+        api.expect_cluster_status()
+            .returning(|| Ok(status(None, true, &[("tappaas2", true)])));
+        Ok(Box::new(api))
+    });
+    let (sd, runner, notify) = (MockSystemd::new(), MockRunner::new(), quiet());
+    let env = env_for(&paths, &cfg, &conn, &sd, &runner, &notify);
+    let err = format!(
+        "{:#}",
+        cluster::wait_for_peer(&env, &mut Memory::default()).unwrap_err()
+    );
+    assert!(
+        err.contains("the surviving node tappaas2 is in no cluster"),
+        "{err}"
+    );
+    drop(listener);
 }

@@ -39,6 +39,9 @@ pub struct Lab {
     /// Nodes whose agent pins its own API by the certificate files under `/etc/pve/local`, as
     /// the real connector does (the others pin what the simulator serves).
     pub file_pinned: Vec<u8>,
+    /// The primary's certificate, made in advance (as `join-keys` does): a reinstalled
+    /// primary that gets it again serves the fingerprint the site pins.
+    pub primary_cert: NodeCert,
 }
 
 pub fn node_name(n: u8) -> String {
@@ -59,6 +62,7 @@ pub fn fast_timing() -> Timing {
         join_wait: Duration::from_secs(30),
         turn_wait: Duration::from_secs(5),
         quorum_wait: Duration::from_secs(10),
+        pin_grace: Duration::from_secs(10),
         poll: Duration::from_millis(20),
         task: TaskWait {
             timeout: Duration::from_secs(30),
@@ -79,7 +83,7 @@ impl Lab {
         let primary_cert = NodeCert::generate("tappaas1").unwrap();
         let primary_fp = primary_cert.fingerprint();
         let mut nodes: Vec<NodeSpec> = (1..=3).map(NodeSpec::tappaas).collect();
-        nodes[0].certificate = Some(primary_cert);
+        nodes[0].certificate = Some(primary_cert.clone());
         for n in &mut nodes {
             if down.contains(&n.name.as_str()) {
                 n.start_down = Some(tappaas_pve_sim::DownMode::Refuse);
@@ -100,6 +104,7 @@ impl Lab {
             options: client_options(),
             primary_tls: None,
             file_pinned: Vec::new(),
+            primary_cert,
         };
         for n in 1..=3 {
             lab.install(n, false);
@@ -148,6 +153,8 @@ impl Lab {
             options: client_options(),
             primary_tls: Some((cert_pem.to_string(), key_pem.to_string())),
             file_pinned: vec![1],
+            // The site's certificate, with the key the site file gives for it.
+            primary_cert: NodeCert::from_pem(cert_pem, primary_key).unwrap(),
         };
         spawn_file_mirror(Arc::downgrade(&lab.site), lab.dir.path().to_path_buf(), 3);
         for n in 1..=3 {
@@ -204,7 +211,8 @@ rpool = "rpool"
         w("etc/tappaas/node.toml", &manifest);
         let mut site = self.site_toml.clone();
         if replace {
-            site = site.replace("role = \"member\"", "role = \"member\"\nreplace = true");
+            let line = format!("role = \"{}\"", role(n).as_str());
+            site = site.replacen(&line, &format!("{line}\nreplace = true"), 1);
         }
         w("etc/tappaas/site.toml", &site);
         if let (1, Some((cert, key))) = (n, &self.primary_tls) {

@@ -365,6 +365,7 @@ impl Builder<'_> {
             tank1,
             tank2,
             replace: t.bool("replace").unwrap_or(false),
+            api_fingerprint: t.str("api-fingerprint").map(String::from),
             pos: t.pos,
         }
     }

@@ -371,6 +371,11 @@ pub struct Node {
     pub tank2: Option<DiskRole>,
     /// This node replaces a failed node of the same name (it rejoins the cluster).
     pub replace: bool,
+    /// SHA-256 fingerprint (`AA:BB:...`, upper case) of this node's API certificate, when
+    /// known: a replacement primary joins the cluster through the first other node that has
+    /// one, and pins it. Public.
+    #[serde(default)]
+    pub api_fingerprint: Option<String>,
     /// Where the `[[node]]` header is in the site file.
     pub pos: Pos,
 }

@@ -29,6 +29,8 @@ pub(crate) fn check(site: &Site, meta: &Meta, d: &mut Diags) {
     pools(site, meta, d);
     disks(site, meta, d);
     join_settings(site, meta, d);
+    api_fingerprints(site, meta, d);
+    replaced_primary_needs_a_survivor(site, meta, d);
     if !meta.bad("network.lan-bridge")
         && !meta.bad("network.wan-bridge")
         && site.network.lan_bridge == site.network.wan_bridge
@@ -219,6 +221,70 @@ fn dup<K: std::hash::Hash + Eq>(
             None => {
                 seen.insert(k, (path.clone(), shown));
             }
+        }
+    }
+}
+
+/// The primary's `api-fingerprint` is the certificate the cluster pins for it: two values for
+/// one certificate cannot both be right.
+fn api_fingerprints(site: &Site, meta: &Meta, d: &mut Diags) {
+    if ["cluster.primary-fingerprint", "cluster.primary-certificate"]
+        .iter()
+        .any(|p| meta.bad(p))
+    {
+        return;
+    }
+    let Some(pinned) = site.cluster.pinned_fingerprint() else {
+        return;
+    };
+    for (i, n) in site.nodes.iter().enumerate() {
+        let p = format!("node[{i}].api-fingerprint");
+        if n.role != Role::Primary || meta.bad(&p) || meta.bad(&format!("node[{i}].role")) {
+            continue;
+        }
+        if let Some(given) = &n.api_fingerprint {
+            if *given != pinned {
+                d.err_hint(
+                    meta.pos(&p),
+                    &p,
+                    format!(
+                        "the primary's api-fingerprint `{given}` is not the fingerprint the cluster pins for it, {pinned}"
+                    ),
+                    "leave api-fingerprint out on the primary (the cluster's pin is used), or make \
+                     the two agree",
+                );
+            }
+        }
+    }
+}
+
+/// A replaced primary of a multi-node site joins through a survivor it pins: without any
+/// other node's `api-fingerprint` its first boot stops and asks for one. Said here already,
+/// before the stick is used; a warning, since the line can still be added on the node.
+fn replaced_primary_needs_a_survivor(site: &Site, meta: &Meta, d: &mut Diags) {
+    if site.nodes.len() < 2 {
+        return;
+    }
+    for (i, n) in site.nodes.iter().enumerate() {
+        if n.role != Role::Primary || !n.replace || meta.bad(&format!("node[{i}].role")) {
+            continue;
+        }
+        let pinned = site
+            .nodes
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != i && o.api_fingerprint.is_some());
+        if !pinned {
+            let p = format!("node[{i}].replace");
+            d.warn_hint(
+                meta.pos(&p),
+                &p,
+                "the primary is replaced, but no other node has an api-fingerprint: the \
+                 replacement joins the cluster through a surviving node and must pin its \
+                 certificate, so its first boot will stop and ask for one",
+                "run `tappaas-bootstrap join-window open --site <this file>` on a surviving \
+                 node and add the `api-fingerprint = \"...\"` line it prints to that node",
+            );
         }
     }
 }

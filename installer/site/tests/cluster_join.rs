@@ -177,3 +177,98 @@ fn a_key_that_is_not_the_certificates_is_refused_at_its_line() {
         assert!(!text.contains(chunk), "the key shows: {text}");
     }
 }
+
+/// The example site with `line` added to the node whose role line starts with `role`.
+fn with_node_line(src: &str, role: &str, line: &str) -> String {
+    let at = format!("role = \"{role}\"");
+    let i = src.find(&at).unwrap();
+    let end = i + src[i..].find('\n').unwrap();
+    format!("{}\n{line}{}", &src[..end], &src[end..])
+}
+
+#[test]
+fn a_node_may_give_its_api_fingerprint_which_is_read_in_upper_case() {
+    let fp = vec!["cd"; 32].join(":");
+    let src = with_node_line(SITE, "member", &format!("api-fingerprint = \"{fp}\""));
+    let site = parse(&src, &ParseOptions::default()).unwrap();
+    assert_eq!(site.nodes[0].api_fingerprint, None);
+    assert_eq!(site.nodes[1].api_fingerprint, Some(fp.to_uppercase()));
+    let bad = with_node_line(SITE, "member", "api-fingerprint = \"CD:EF\"");
+    let text = tappaas_site::render_all(
+        &parse(&bad, &ParseOptions::default()).unwrap_err(),
+        "site.toml",
+    );
+    assert!(text.contains("is not a SHA-256 fingerprint"), "{text}");
+    assert!(text.contains("api-fingerprint"), "{text}");
+}
+
+#[test]
+fn the_primarys_api_fingerprint_must_be_the_one_the_cluster_pins() {
+    let other = vec!["CD"; 32].join(":");
+    // Against primary-fingerprint.
+    let pinned = vec!["AB"; 32].join(":");
+    let base = with_cluster(&format!("primary-fingerprint = \"{pinned}\""));
+    let ok = with_node_line(&base, "primary", &format!("api-fingerprint = \"{pinned}\""));
+    parse(&ok, &ParseOptions::default()).unwrap();
+    let bad = with_node_line(&base, "primary", &format!("api-fingerprint = \"{other}\""));
+    let text = tappaas_site::render_all(
+        &parse(&bad, &ParseOptions::default()).unwrap_err(),
+        "site.toml",
+    );
+    assert!(
+        text.contains("not the fingerprint the cluster pins"),
+        "{text}"
+    );
+    assert!(text.contains(&pinned), "{text}");
+    // Against the fingerprint of primary-certificate.
+    let base = with_cluster(&format!(
+        "primary-certificate = \"\"\"\n{CERT}\"\"\"\nprimary-key = \"\"\"\n{KEY}\"\"\""
+    ));
+    let ok = with_node_line(
+        &base,
+        "primary",
+        &format!("api-fingerprint = \"{CERT_FP}\""),
+    );
+    parse(&ok, &ParseOptions::default()).unwrap();
+    let bad = with_node_line(&base, "primary", &format!("api-fingerprint = \"{other}\""));
+    let text = tappaas_site::render_all(
+        &parse(&bad, &ParseOptions::default()).unwrap_err(),
+        "site.toml",
+    );
+    assert!(text.contains(CERT_FP), "{text}");
+    // Without a pin in [cluster] nothing is compared; a member's value is its own.
+    let alone = with_node_line(SITE, "primary", &format!("api-fingerprint = \"{other}\""));
+    parse(&alone, &ParseOptions::default()).unwrap();
+    let member = with_node_line(
+        &with_cluster(&format!("primary-fingerprint = \"{pinned}\"")),
+        "member",
+        &format!("api-fingerprint = \"{other}\""),
+    );
+    parse(&member, &ParseOptions::default()).unwrap();
+}
+
+#[test]
+fn a_replaced_primary_without_a_survivor_to_pin_is_warned_about() {
+    let warnings = |src: &str| -> String {
+        let (site, diags) = tappaas_site::parse_with_warnings(src, &ParseOptions::default());
+        assert!(
+            site.is_some(),
+            "{}",
+            tappaas_site::render_all(&diags, "site.toml")
+        );
+        tappaas_site::render_all(&diags, "site.toml")
+    };
+    let replaced = with_node_line(SITE, "primary", "replace = true");
+    let text = warnings(&replaced);
+    assert!(
+        text.contains("no other node has an api-fingerprint"),
+        "{text}"
+    );
+    assert!(text.contains("join-window open"), "{text}");
+    let fp = vec!["CD"; 32].join(":");
+    let pinned = with_node_line(&replaced, "backup", &format!("api-fingerprint = \"{fp}\""));
+    assert!(!warnings(&pinned).contains("api-fingerprint"));
+    // A replaced member joins through the primary: nothing to say.
+    let member = with_node_line(SITE, "member", "replace = true");
+    assert!(!warnings(&member).contains("api-fingerprint"));
+}

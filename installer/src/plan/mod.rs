@@ -529,7 +529,7 @@ fn system_plan(site: &Site, node: &tappaas_site::Node, bridges: Vec<BridgePlan>)
     let action = match (node.role, node.replace) {
         (Role::Primary, false) => format!("create cluster {}", site.cluster.name),
         (Role::Primary, true) => format!(
-            "rejoin cluster {} as a replacement for the failed {}",
+            "rejoin cluster {} through a surviving node (the first other node with an api-fingerprint) as a replacement for the failed {}",
             site.cluster.name, node.name
         ),
         (_, true) => format!(

@@ -116,6 +116,7 @@ fn site() -> Site {
         tank1: Some(role(vec![serial("DATA1"), serial("DATA2")], Layout::Mirror)),
         tank2: Some(role(vec![serial("BULK1")], Layout::Single)),
         replace: false,
+        api_fingerprint: None,
         pos: Pos { line: 10, col: 1 },
     };
     Site {

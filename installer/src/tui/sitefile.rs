@@ -213,6 +213,9 @@ pub fn to_toml(site: &Site) -> String {
         }
         let _ = writeln!(o, "address = {}", q(&node.address.to_string()));
         let _ = writeln!(o, "replace = {}", node.replace);
+        if let Some(fp) = &node.api_fingerprint {
+            let _ = writeln!(o, "api-fingerprint = {}", q(fp));
+        }
         let mut nics = Vec::new();
         if let Some(w) = &node.nics.wan {
             nics.push(format!("wan = {}", nic_selector(w)));
@@ -451,6 +454,21 @@ disks = [{ transport = "usb" }]
         let back = parse(&saved, "saved").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.cluster.primary_key.as_deref(), Some(key));
         assert_eq!(back.cluster.primary_certificate.as_deref(), Some(cert));
+    }
+
+    #[test]
+    fn a_nodes_api_fingerprint_round_trips() {
+        let fp = vec!["AB"; 32].join(":");
+        let src = include_str!("../../../docs/examples/three-node-site.toml").replacen(
+            "role = \"member\"",
+            &format!("role = \"member\"\napi-fingerprint = \"{fp}\""),
+            1,
+        );
+        roundtrip(&src, "api-fingerprint");
+        let saved = to_toml(&parse(&src, "api-fingerprint").unwrap_or_else(|e| panic!("{e}")));
+        let back = parse(&saved, "saved").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.nodes[1].api_fingerprint.as_deref(), Some(fp.as_str()));
+        assert_eq!(back.nodes[0].api_fingerprint, None);
     }
 
     #[test]

@@ -344,7 +344,16 @@ pub static NODE: Table = Table {
         f("address", Ty::Ipv4, Computed("management network + 9 + id (`10.0.0.10` for id 1)"),
           "Management address.", "\"10.0.0.10\""),
         f("replace", Ty::Bool, Lit("false"),
-          "This machine replaces a failed node of the same name and rejoins the cluster.", ""),
+          "This machine replaces a failed node of the same name and rejoins the cluster. A \
+           replaced primary joins through a surviving node, which needs `api-fingerprint`. \
+           See docs/first-boot.md.", ""),
+        f("api-fingerprint", Ty::Str(K::Fingerprint), Optional,
+          "SHA-256 fingerprint of this node's API certificate (public). A replacement primary \
+           joins the cluster through the first other node, by `id`, that has one, and sends the \
+           join secret only to a server with that certificate. \
+           `tappaas-bootstrap join-window open` on that node prints the line to add. On the \
+           primary it must equal the cluster's pinned fingerprint (`primary-fingerprint`, or \
+           that of `primary-certificate`) when both are given.", "\"AB:01:...\""),
         f("identify", Ty::Table(&IDENTIFY), Computed("none: chosen by `--node NAME`"),
           "How the machine recognises itself (see below).", "{ mac = \"a8:b8:e0:01:02:03\" }"),
         f("nics", Ty::Table(&NICS), Computed("the profile's hints"), "See below.", ""),

@@ -340,6 +340,7 @@ pub(super) fn add_node(s: &State, site: &mut Site, role: Role) -> Result<usize, 
         tank1: Some(hinted(Default::default())),
         tank2: Some(hinted(Default::default())),
         replace: false,
+        api_fingerprint: None,
         pos: Default::default(),
     });
     Ok(site.nodes.len() - 1)
