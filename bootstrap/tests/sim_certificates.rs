@@ -116,13 +116,7 @@ fn the_primary_serves_the_sites_certificate_and_the_members_pin_it() {
     }
     // The joins kept the primary's custom certificate.
     assert_eq!(n1.fingerprint(), pin);
-    let rejected: Vec<_> = lab
-        .site
-        .rejected_requests()
-        .into_iter()
-        .filter(|r| r.status == 400 || r.status == 501)
-        .collect();
-    assert!(rejected.is_empty(), "{rejected:#?}");
+    assert_no_request_rejected(&lab);
     assert_eq!(lab.site.return_violations(), Vec::<String>::new());
 
     // A rerun changes nothing: no second upload, the same certificate.

@@ -624,3 +624,33 @@ impl Notify for Recorder {
         self.messages.lock().unwrap().push(msg.into());
     }
 }
+
+/// The site's three nodes form one quorate cluster named TAPPaaS, as `seen_from` sees it.
+pub fn assert_formed(lab: &Lab, seen_from: &str) {
+    for n in ["tappaas1", "tappaas2", "tappaas3"] {
+        assert!(lab.site.quorate(n), "{n} not quorate");
+        assert!(
+            lab.site.same_cluster(seen_from, n),
+            "{n} not in the cluster"
+        );
+    }
+    let mut members = lab.site.cluster_members(seen_from);
+    members.sort();
+    assert_eq!(members, ["tappaas1", "tappaas2", "tappaas3"]);
+    assert_eq!(
+        lab.site.cluster_name("tappaas2").as_deref(),
+        Some("TAPPaaS")
+    );
+}
+
+/// The simulator's schema check rejected nothing the agent sent (401s are the agent probing
+/// whether the join secret works, which is how it checks a join window).
+pub fn assert_no_request_rejected(lab: &Lab) {
+    let rejected: Vec<_> = lab
+        .site
+        .rejected_requests()
+        .into_iter()
+        .filter(|r| r.status == 400 || r.status == 501)
+        .collect();
+    assert!(rejected.is_empty(), "{rejected:#?}");
+}

@@ -77,43 +77,13 @@ pub(crate) fn crypt_hash(s: &str) -> Check<String> {
     }
 }
 
-/// Decodes standard base64 (with padding); `None` when malformed.
+/// Decodes the base64 field of an SSH key (standard alphabet, padded, no whitespace: the
+/// line was split on it); `None` when malformed.
 fn base64(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let b = s.as_bytes();
-    if b.is_empty() || !b.len().is_multiple_of(4) {
+    if s.is_empty() || s.bytes().any(|b| b.is_ascii_whitespace()) {
         return None;
     }
-    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
-    if pad > 2 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(b.len() / 4 * 3);
-    for (i, chunk) in b.chunks(4).enumerate() {
-        let last = i == b.len() / 4 - 1;
-        let mut n = 0u32;
-        for (j, &c) in chunk.iter().enumerate() {
-            let v = if c == b'=' && last && j >= 4 - pad {
-                0
-            } else {
-                val(c)?
-            };
-            n = n << 6 | v;
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        let keep = if last { 3 - pad } else { 3 };
-        out.extend_from_slice(&bytes[..keep]);
-    }
-    Some(out)
+    crate::pem::base64(s)
 }
 
 const KEY_TYPES: &[&str] = &[

@@ -41,7 +41,7 @@ pub fn decode_one(text: &str) -> Result<(String, Vec<u8>), String> {
 }
 
 /// Decodes standard base64 (RFC 4648, `=` padding), ignoring whitespace.
-fn base64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64(s: &str) -> Option<Vec<u8>> {
     let chars: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if !chars.len().is_multiple_of(4) {
         return None;
