@@ -181,7 +181,7 @@ impl NodeConfig {
     /// more nodes than this one, or it carries a join secret (now or before
     /// `forget-join-secret`), which makes even a site of one node a cluster that machines
     /// added later can join. The TUI gives every new site one.
-    pub fn multi_node(&self) -> bool {
+    pub fn forms_cluster(&self) -> bool {
         self.site.nodes.len() > 1
             || self.site.cluster.join_secret.is_some()
             || self

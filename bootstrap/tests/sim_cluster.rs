@@ -211,11 +211,7 @@ fn a_replaced_node_rejoins_under_its_old_name() {
         .unwrap();
     assert_ne!(node2.fingerprint(), old_fp);
     // `tappaas-bootstrap join-window open` on the primary.
-    let primary_runner = SimRunner {
-        site: lab.site.clone(),
-        node: "tappaas1".into(),
-        log: Default::default(),
-    };
+    let primary_runner = SimRunner::of(&lab, "tappaas1");
     tappaas_bootstrap::steps::set_root_password(&primary_runner, &Secret::new(SECRET)).unwrap();
     lab.install(2, true);
 

@@ -35,7 +35,7 @@ fn a_primary_installed_alone_forms_a_cluster_that_a_later_machine_joins() {
         first_nodes(1)
     );
     lab.install(1, false);
-    assert!(lab.config(1).multi_node());
+    assert!(lab.config(1).forms_cluster());
     let (r, errors) = lab.run_until_done(1, 3);
     r.unwrap_or_else(|e| panic!("{e:#}\nearlier: {errors:#?}"));
     assert!(lab.site.quorate("tappaas1"));
@@ -60,11 +60,7 @@ fn a_primary_installed_alone_forms_a_cluster_that_a_later_machine_joins() {
         first_nodes(2)
     );
     // `tappaas-bootstrap join-window open --site <that file>` on the primary.
-    let primary_runner = SimRunner {
-        site: lab.site.clone(),
-        node: "tappaas1".into(),
-        log: Default::default(),
-    };
+    let primary_runner = SimRunner::of(&lab, "tappaas1");
     tappaas_bootstrap::steps::set_root_password(&primary_runner, &Secret::new(FRESH)).unwrap();
     lab.install(2, false);
     let (r, errors) = lab.run_until_done(2, 3);

@@ -33,14 +33,6 @@ fn form(lab: &Lab) {
     }
 }
 
-fn runner(lab: &Lab, node: &str) -> SimRunner {
-    SimRunner {
-        site: lab.site.clone(),
-        node: node.into(),
-        log: Default::default(),
-    }
-}
-
 fn job(id: &str, target: &str, source: Option<&str>) -> ReplicationJob {
     ReplicationJob {
         id: id.into(),
@@ -111,8 +103,11 @@ fn replacement_site(lab: &mut Lab, pin_survivor: bool) {
     }
     lab.site_toml = site;
     // The operator opens the survivor's window with the new secret.
-    tappaas_bootstrap::steps::set_root_password(&runner(lab, "tappaas2"), &Secret::new(NEW_SECRET))
-        .unwrap();
+    tappaas_bootstrap::steps::set_root_password(
+        &SimRunner::of(lab, "tappaas2"),
+        &Secret::new(NEW_SECRET),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -214,7 +209,8 @@ fn a_replaced_primary_rejoins_through_a_survivor_under_its_old_name_and_id() {
     assert_no_request_rejected(&lab);
     // `join-window close` on the survivor.
     let hash = lab.config(2).site.credentials.root_password_hash;
-    tappaas_bootstrap::steps::restore_root_password(&runner(&lab, "tappaas2"), &hash).unwrap();
+    tappaas_bootstrap::steps::restore_root_password(&SimRunner::of(&lab, "tappaas2"), &hash)
+        .unwrap();
     assert_ne!(
         lab.site.node("tappaas2").unwrap().root_password(),
         NEW_SECRET
@@ -232,8 +228,11 @@ fn a_replaced_primary_rejoins_through_a_survivor_under_its_old_name_and_id() {
         .site_toml
         .replace(NEW_SECRET, third)
         .replace("replace = true\n", "");
-    tappaas_bootstrap::steps::set_root_password(&runner(&lab, "tappaas1"), &Secret::new(third))
-        .unwrap();
+    tappaas_bootstrap::steps::set_root_password(
+        &SimRunner::of(&lab, "tappaas1"),
+        &Secret::new(third),
+    )
+    .unwrap();
     lab.install(2, true);
     let (r, errors) = lab.run_until_done(2, 3);
     r.unwrap_or_else(|e| panic!("the later member: {e:#}\nearlier: {errors:#?}"));

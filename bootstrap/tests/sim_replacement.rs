@@ -105,11 +105,7 @@ fn replace_tappaas2(lab: &Lab) {
     lab.rt
         .block_on(node2.reinstall("fresh-root-password", None))
         .unwrap();
-    let runner = SimRunner {
-        site: lab.site.clone(),
-        node: "tappaas1".into(),
-        log: Default::default(),
-    };
+    let runner = SimRunner::of(lab, "tappaas1");
     tappaas_bootstrap::steps::set_root_password(&runner, &Secret::new(SECRET)).unwrap();
     lab.install(2, true);
 }

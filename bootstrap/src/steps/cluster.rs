@@ -103,7 +103,7 @@ pub(super) fn with_quorum<T>(
 fn repair_quorum(env: &Env<'_>, v: &ClusterView) -> anyhow::Result<()> {
     let me = env.config.name();
     if env.config.role() == Role::Primary
-        && !env.config.manifest.node.replace
+        && !env.config.rejoins()
         && v.cluster.is_some()
         && !v.quorate
         && v.nodes.len() == 2

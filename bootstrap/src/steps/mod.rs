@@ -173,7 +173,7 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             wait_for_proxmox,
         ),
     ];
-    if c.multi_node() {
+    if c.forms_cluster() {
         // Proxmox creates, joins and removes nodes only for a root@pam ticket (not for root's
         // API tokens), and the join needs the primary's root password: the one-time secret is
         // root's password on each node until its part is done.
@@ -211,26 +211,19 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
                 cluster::wait_for_peer,
             ));
             let via = survivor.map_or("a surviving node", |n| n.name.as_str());
-            push_rejoin(&mut v, c, via);
             // Right after join-cluster: the join replaced this node's /etc/pve.
-            let at = v
-                .iter()
-                .position(|s| s.name == "join-cluster")
-                .map_or(v.len(), |i| i + 1);
-            v.insert(
-                at,
-                step(
-                    "api-certificate-after-join",
-                    "after the join, this node still serves the certificate the site pins for the primary; then its key file goes".into(),
-                    cluster::api_certificate_after_join,
-                ),
+            let after_join = step(
+                "api-certificate-after-join",
+                "after the join, this node still serves the certificate the site pins for the primary; then its key file goes".into(),
+                cluster::api_certificate_after_join,
             );
+            push_rejoin(&mut v, c, via, Some(after_join));
         }
         Role::Primary => {
             v.push(api_certificate());
-            // A single node needs no cluster (and without a join window the agent has no
-            // root@pam ticket, which the create requires).
-            if c.multi_node() {
+            // A single node without a join secret forms no cluster (and without a join window
+            // the agent has no root@pam ticket, which the create requires).
+            if c.forms_cluster() {
                 v.push(step(
                     "create-cluster",
                     format!(
@@ -253,7 +246,7 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
                 cluster::wait_for_peer,
             ));
             if replace {
-                push_rejoin(&mut v, c, &primary);
+                push_rejoin(&mut v, c, &primary, None);
             } else {
                 v.push(step(
                     "join-cluster",
@@ -296,14 +289,14 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             pbs::backup_job,
         ));
     }
-    if c.role() == Role::Primary && c.multi_node() {
+    if c.role() == Role::Primary && c.forms_cluster() {
         v.push(step(
             "wait-for-members",
             "every node of the site is in the cluster and online".into(),
             cluster::wait_for_members,
         ));
     }
-    if c.multi_node() {
+    if c.forms_cluster() {
         v.push(step(
             "close-join-window",
             "restore root's password from the site's hash: the join secret stops working".into(),
@@ -321,8 +314,8 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
 /// A replacement's way back in, through `via` (the primary, or for a replaced primary the
 /// survivor): note its replication jobs, have `via` remove the dead node of its name, join
 /// with force under the same name, id and address, replace its SSH host key, add it to its
-/// pools' storage and re-create the jobs.
-fn push_rejoin(v: &mut Vec<StepDef>, c: &NodeConfig, via: &str) {
+/// pools' storage and re-create the jobs. `after_join` comes right after the join.
+fn push_rejoin(v: &mut Vec<StepDef>, c: &NodeConfig, via: &str, after_join: Option<StepDef>) {
     v.push(step(
         "remember-replication",
         format!("note the replication jobs that involve {}", c.name()),
@@ -341,6 +334,7 @@ fn push_rejoin(v: &mut Vec<StepDef>, c: &NodeConfig, via: &str) {
         ),
         cluster::join_cluster,
     ));
+    v.extend(after_join);
     v.push(step(
         "refresh-ssh-keys",
         "drop the failed node's SSH host keys from the cluster's known_hosts".into(),

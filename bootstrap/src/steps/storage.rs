@@ -110,13 +110,10 @@ pub(super) fn restore_replication(env: &Env<'_>, memory: &mut Memory) -> anyhow:
         "Proxmox to finish removing this node's replication jobs marked for removal",
         env.timing.task.timeout,
         || {
-            let existing = match env
-                .connector
-                .local()
-                .and_then(|a| Ok(a.replication_list()?))
-            {
+            let existing = match env.connector.local()?.replication_list() {
                 Ok(e) => e,
-                Err(e) => return Ok(Poll::Pending(format!("{e:#}"))),
+                Err(e) if e.is_transient() => return Ok(Poll::Pending(e.to_string())),
+                Err(e) => return Err(e.into()),
             };
             let marked: Vec<&str> = existing
                 .iter()

@@ -523,6 +523,17 @@ pub struct SimRunner {
     pub log: Mutex<Vec<String>>,
 }
 
+impl SimRunner {
+    /// The runner of `node` in `lab`, e.g. to run `join-window open` there by hand.
+    pub fn of(lab: &Lab, node: &str) -> SimRunner {
+        SimRunner {
+            site: lab.site.clone(),
+            node: node.into(),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+}
+
 impl Runner for SimRunner {
     fn run(&self, cmd: &Cmd) -> anyhow::Result<Output> {
         self.log.lock().unwrap().push(cmd.display());
