@@ -2,7 +2,7 @@
 //!
 //! Messages never repeat a value that might be a clear-text password.
 
-use crate::values::{err, err_hint, Check};
+use crate::check::{err, err_hint, Check};
 
 const HASH_HINT: &str = "make a hash with `openssl passwd -6` or `mkpasswd -m yescrypt` and \
                          paste its output (starting with $6$ or $y$)";

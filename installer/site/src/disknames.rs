@@ -1,9 +1,9 @@
 //! Checks for the values that name disks: by-id names, WWNs, globs, and the kernel device
 //! names (`/dev/sda`) that are refused everywhere.
 
+use crate::check::{err, err_hint, Check};
 use crate::glob::glob_check;
 use crate::schema::{KERNEL_NAME_HINT, KERNEL_NAME_WHY};
-use crate::values::{err, err_hint, Check};
 
 /// Whether `s` is (or ends in) a kernel block-device name such as `/dev/sda`, `sdb1`,
 /// `nvme0n1`, `vda`, `mmcblk0`.

@@ -7,6 +7,7 @@
 
 mod build;
 mod build_disks;
+mod check;
 pub mod copy;
 mod creds;
 pub mod diag;

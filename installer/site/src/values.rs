@@ -1,29 +1,11 @@
 //! Checks for single values: addresses, sizes, names. Each returns the normalised value or
 //! what is wrong (and what to do), never panics.
 
+pub(crate) use crate::check::{err, err_hint, Check};
 use crate::disknames::{by_id, glob, looks_like_kernel_disk, wwn};
 use crate::glob::is_glob;
 use crate::schema::{StrKind, KERNEL_NAME_HINT, KERNEL_NAME_WHY, TRANSPORTS};
 use crate::{creds, ParseOptions};
-
-/// The outcome of checking one value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Check<T> {
-    /// Fine, here is the normalised value.
-    Ok(T),
-    /// Usable, but probably not what was meant.
-    Warn(T, String, Option<String>),
-    /// Refused: message and hint.
-    Err(String, Option<String>),
-}
-
-pub(crate) fn err<T>(msg: impl Into<String>) -> Check<T> {
-    Check::Err(msg.into(), None)
-}
-
-pub(crate) fn err_hint<T>(msg: impl Into<String>, hint: impl Into<String>) -> Check<T> {
-    Check::Err(msg.into(), Some(hint.into()))
-}
 
 /// The closest candidate to `word`, if one is close enough to be a plausible typo.
 pub fn did_you_mean<'a>(
