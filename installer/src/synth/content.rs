@@ -1,8 +1,8 @@
 //! What disks hold: partition tables, partitions and the signatures blkid reports on them
 //! (the live ISO, an old ZFS pool, explicit partitions).
 
-use super::disk::udev_enc;
 use super::spec::{DiskSpec, Holds, LiveSpec, PartSpec};
+use super::udev::udev_enc;
 use super::{fake_hex, fake_uuid, SynthError};
 
 /// GPT type of a ZFS data partition (Solaris /usr, as `zpool create` uses it).

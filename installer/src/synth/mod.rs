@@ -16,6 +16,7 @@ mod net;
 pub mod spec;
 mod system;
 mod tree;
+mod udev;
 
 pub use disk::sd_name;
 pub use spec::*;
