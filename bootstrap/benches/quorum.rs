@@ -4,8 +4,9 @@
 //! critical path of those latencies: the create, then the two joins one after the other
 //! (concurrent joins into a small cluster cost it its quorum, so they cannot overlap).
 //!
-//! Run: `cargo bench -p tappaas-bootstrap --bench quorum` (or `cargo test --bench quorum` for
-//! a debug build). Prints one line of JSON at the end.
+//! Run: `cargo bench -p tappaas-bootstrap --bench quorum`. Prints one line of JSON at the end.
+//! Under `cargo test --all-targets` (no `--bench` argument) it returns at once: the formation
+//! it times is tested by `tests/sim_cluster.rs`, and a debug run only cost the test phase 30 s.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -15,6 +16,10 @@ use std::time::{Duration, Instant};
 use tappaas_pve_sim::Latencies;
 
 fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("quorum: a benchmark, run by `cargo bench` only");
+        return;
+    }
     let latencies = Latencies::realistic();
     let create = latencies.task("clustercreate");
     let join = latencies.task("clusterjoin");
