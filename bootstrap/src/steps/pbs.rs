@@ -250,7 +250,10 @@ fn register_pbs(env: &Env<'_>) -> anyhow::Result<()> {
                 "acl",
                 "update",
                 &format!("/datastore/{DATASTORE}"),
-                "DatastoreAdmin",
+                // Least privilege: back up and restore what it wrote, never delete or prune
+                // (pruning runs on PBS as a prune job); a leaked storage.cfg secret cannot
+                // wipe the backups (issue 12, item 7).
+                "DatastoreBackup",
                 "--auth-id",
                 auth_id.as_str(),
             ],

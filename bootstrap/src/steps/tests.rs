@@ -614,7 +614,7 @@ fn the_backup_node_sets_up_pbs_with_tappaas_defaults() {
         "proxmox-backup-manager prune-job create tappaas-prune --store tappaas --schedule 02:00 --keep-last 4 --keep-daily 14 --keep-weekly 8 --keep-monthly 12 --keep-yearly 6",
         "proxmox-backup-manager verify-job create tappaas-verify --store tappaas --schedule 04:00 --ignore-verified true --outdated-after 30",
         "proxmox-backup-manager user generate-token root@pam pve --output-format json",
-        "proxmox-backup-manager acl update /datastore/tappaas DatastoreAdmin --auth-id root@pam!pve",
+        "proxmox-backup-manager acl update /datastore/tappaas DatastoreBackup --auth-id root@pam!pve",
     ];
     for e in expect {
         assert!(cmds.iter().any(|c| c == e), "missing `{e}` in {cmds:#?}");
