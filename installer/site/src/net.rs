@@ -1,8 +1,8 @@
 //! Checks for network values and sizes: IPv4 addresses, networks, interface addresses, MACs.
 
+use crate::check::{err, err_hint, Check};
 use crate::model::{Ipv4If, Ipv4Net, Mac};
 use crate::size::parse_size;
-use crate::values::{err, err_hint, Check};
 use std::net::Ipv4Addr;
 
 pub(crate) fn ipv4(s: &str) -> Check<Ipv4Addr> {

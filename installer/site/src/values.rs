@@ -1,7 +1,7 @@
 //! Checks for single values: addresses, sizes, names. Each returns the normalised value or
 //! what is wrong (and what to do), never panics.
 
-pub(crate) use crate::check::{err, err_hint, Check};
+use crate::check::{err, err_hint, Check};
 use crate::disknames::{by_id, glob, looks_like_kernel_disk, wwn};
 use crate::glob::is_glob;
 use crate::schema::{StrKind, KERNEL_NAME_HINT, KERNEL_NAME_WHY, TRANSPORTS};

@@ -2,12 +2,13 @@
 //! types, bad values, missing required keys and literal defaults, all reported at once.
 //! The result is a typed tree ([`Tbl`]) that the builder turns into the model.
 
+use crate::check::{self, Check};
 use crate::diag::{Diags, LineIndex, Severity};
 use crate::disknames::looks_like_kernel_disk;
 use crate::model::{Ipv4If, Ipv4Net, Mac, Pos};
 use crate::net;
 use crate::schema::{self, Dflt, Field, Table, Ty, KERNEL_NAME_HINT, KERNEL_NAME_WHY};
-use crate::values::{self, did_you_mean, Check};
+use crate::values::{self, did_you_mean};
 use crate::ParseOptions;
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -434,7 +435,7 @@ impl Walker<'_> {
             Ty::Size => map(net::size(s), Val::Size),
             Ty::Mac => map(net::mac(s), Val::Mac),
             Ty::Enum(allowed) => map(values::enumerated(s, allowed), Val::Str),
-            _ => values::err("internal: not a string type"),
+            _ => check::err("internal: not a string type"),
         };
         match check {
             Check::Ok(v) => Item {
