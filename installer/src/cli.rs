@@ -6,12 +6,12 @@
 //! profile, `install` without `--yes` and without a terminal).
 
 use crate::exec::RealHost;
-use crate::install::{self, InstallContext, InstallJournal, Machine};
+use crate::install::{self, InstallContext, Machine};
 use crate::inventory::Inventory;
 use crate::plan::{self, Hints, Plan};
 use crate::progress::{Fanout, JsonLines, MonotonicClock, PlainLines, TtyLine};
-use crate::{probe, profile};
-use anyhow::{bail, Context, Result};
+use crate::{frontdoor, probe, profile};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -278,22 +278,8 @@ fn cmd_tui(a: TuiArgs) -> Result<ExitCode> {
         root: a.root,
         ascii: a.ascii,
         payload: a.payload,
+        run_dir: None,
     })
-}
-
-fn read_machine(root: Option<&Path>, profile_id: Option<&str>) -> Result<Inventory> {
-    if let Some(id) = profile_id {
-        let Some(fixture) = probe::embedded_fixture(id) else {
-            bail!(
-                "no hardware profile named {id:?}; known profiles: {}",
-                profile::ids().join(", ")
-            );
-        };
-        return probe::probe(&fixture)
-            .with_context(|| format!("probing the fixture of profile {id}"));
-    }
-    let root = root.unwrap_or(Path::new("/"));
-    probe::probe_root(root).with_context(|| format!("probing {}", root.display()))
 }
 
 fn cmd_probe(a: ProbeArgs) -> Result<ExitCode> {
@@ -312,7 +298,7 @@ fn cmd_probe(a: ProbeArgs) -> Result<ExitCode> {
             dest.display()
         );
     }
-    let inv = read_machine(a.root.as_deref(), a.profile.as_deref())?;
+    let inv = frontdoor::read_machine(a.root.as_deref(), a.profile.as_deref())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&inv)?);
     } else {
@@ -321,20 +307,10 @@ fn cmd_probe(a: ProbeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_site(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading site file {}", path.display()))
-}
-
-fn parse_options() -> tappaas_site::ParseOptions {
-    tappaas_site::ParseOptions {
-        known_profiles: profile::ids().iter().map(|s| s.to_string()).collect(),
-    }
-}
-
 fn cmd_validate(a: ValidateArgs) -> Result<ExitCode> {
-    let src = read_site(&a.site)?;
+    let src = frontdoor::read_site(&a.site)?;
     let file = a.site.display().to_string();
-    let (site, diags) = tappaas_site::parse_with_warnings(&src, &parse_options());
+    let (site, diags) = tappaas_site::parse_with_warnings(&src, &frontdoor::parse_options());
     if a.json {
         println!(
             "{}",
@@ -360,43 +336,15 @@ fn cmd_validate(a: ValidateArgs) -> Result<ExitCode> {
     })
 }
 
-/// The hints a profile gives the planner.
-pub fn hints_for(profile_id: Option<&str>) -> Hints {
-    let Some(p) = profile_id.and_then(profile::find) else {
-        return Hints::default();
-    };
-    Hints {
-        profile: Some(p.id.clone()),
-        ports: p.port_selectors(),
-        wan_port: p.default_port(profile::PortRole::Wan).map(str::to_string),
-        lan_port: p.default_port(profile::PortRole::Lan).map(str::to_string),
-        disks: p
-            .disk_hints()
-            .into_iter()
-            .map(|(role, f)| {
-                let kind = match role {
-                    profile::SlotRole::Boot => plan::DiskRoleKind::Boot,
-                    profile::SlotRole::Tank1 => plan::DiskRoleKind::Tank1,
-                    profile::SlotRole::Tank2 => plan::DiskRoleKind::Tank2,
-                };
-                (kind, f)
-            })
-            .collect(),
-        min_ram_bytes: Some(p.minimums.ram_bytes),
-        min_boot_disk_bytes: Some(p.minimums.boot_disk_bytes),
-        quirks: p.quirk_lines(),
-    }
-}
-
 /// Reads and validates a site file: (source, file name, site). An invalid file prints every
 /// diagnostic with its source line and `consequence`, and gives exit code 1.
 fn load_site(
     path: &Path,
     consequence: &str,
 ) -> Result<Result<(String, String, tappaas_site::Site), ExitCode>> {
-    let src = read_site(path)?;
+    let src = frontdoor::read_site(path)?;
     let file = path.display().to_string();
-    match tappaas_site::parse(&src, &parse_options()) {
+    match frontdoor::parse_site(&src) {
         Ok(site) => Ok(Ok((src, file, site))),
         Err(diags) => {
             eprint!("{}", tappaas_site::render_with_source(&diags, &file, &src));
@@ -406,22 +354,17 @@ fn load_site(
     }
 }
 
-/// Which node of the site this machine is, with the hints of its hardware profile (the one the
-/// node names, else the one its DMI matches). When no single node fits, prints why and gives
-/// exit code 1.
+/// [`frontdoor::resolve_node`]; when no single node fits, prints why and gives exit code 1.
 fn resolve_node(
     inv: &Inventory,
     site: &tappaas_site::Site,
     node: Option<&str>,
     file: &str,
 ) -> Result<(plan::NodeChoice, Hints), ExitCode> {
-    let detected = profile::match_dmi(&inv.dmi).map(|p| p.id.clone());
-    let choice = plan::select_node(inv, site, node, detected.as_deref()).map_err(|e| {
+    frontdoor::resolve_node(inv, site, node).map_err(|e| {
         eprint!("{}", e.render(file));
         ExitCode::from(1)
-    })?;
-    let profile_id = site.nodes[choice.index].profile.clone().or(detected);
-    Ok((choice, hints_for(profile_id.as_deref())))
+    })
 }
 
 fn cmd_plan(a: PlanArgs) -> Result<ExitCode> {
@@ -440,7 +383,7 @@ fn cmd_plan(a: PlanArgs) -> Result<ExitCode> {
         _ => None,
     };
     let fixture_profile = a.profile.clone().or(named_profile);
-    let inv = read_machine(a.root.as_deref(), fixture_profile.as_deref())?;
+    let inv = frontdoor::read_machine(a.root.as_deref(), fixture_profile.as_deref())?;
     let (choice, hints) = match resolve_node(&inv, &site, a.node.as_deref(), &file) {
         Ok(x) => x,
         Err(code) => return Ok(code),
@@ -534,7 +477,7 @@ fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     // A real install probes the machine it runs on (or --root); never a profile's fixture.
-    let inv = read_machine(a.root.as_deref(), a.profile.as_deref())?;
+    let inv = frontdoor::read_machine(a.root.as_deref(), a.profile.as_deref())?;
     let machine = match &a.profile {
         Some(_) => Machine::Inventory(Box::new(inv.clone())),
         None => Machine::Root(a.root.clone().unwrap_or_else(|| PathBuf::from("/"))),
@@ -543,59 +486,19 @@ fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let node = &site.nodes[choice.index];
-    // A rerun in the same live session resumes the plan the user consented to: a new plan
-    // would see the partial install on the disks as data.
-    let journal_path = Path::new(install::JOURNAL_PATH);
-    let journal = if a.dry_run {
-        None
-    } else {
-        match InstallJournal::load(journal_path) {
-            Ok(j) => j.filter(|j| j.is_for(&src, &node.name)),
-            Err(e) => {
-                eprintln!("warning: ignoring the install journal: {e:#}");
-                None
-            }
+    let files = frontdoor::RunFiles::default();
+    let node = &site.nodes[choice.index].name;
+    let plan = match install_plan(&a, &files, &src, node, || {
+        plan::plan(&inv, &site, &choice, &hints)
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint!("{}", e.render(&file));
+            eprintln!("{file}: node {node} does not fit this machine; nothing was written");
+            return Ok(ExitCode::from(1));
         }
     };
-    let plan = match journal {
-        Some(j) => {
-            let done: Vec<&str> = j.completed.iter().map(|c| c.id.as_str()).collect();
-            eprintln!(
-                "resuming the interrupted install of {} from {} (completed: {})",
-                j.node,
-                journal_path.display(),
-                done.join(", ")
-            );
-            j.plan
-        }
-        None => match plan::plan(&inv, &site, &choice, &hints) {
-            Ok(p) => p,
-            Err(e) => {
-                eprint!("{}", e.render(&file));
-                eprintln!(
-                    "{file}: node {} does not fit this machine; nothing was written",
-                    node.name
-                );
-                return Ok(ExitCode::from(1));
-            }
-        },
-    };
-    let site_dir = a.site.parent().unwrap_or(Path::new("."));
-    let payload = a
-        .payload
-        .clone()
-        .unwrap_or_else(|| site_dir.join("payload"));
-    let mut ctx = InstallContext::new(payload, machine);
-    ctx.target = a.target.clone();
-    ctx.keep_on_error = a.keep_on_error;
-    ctx.dry_run = a.dry_run;
-    ctx.journal = (!a.dry_run).then(|| journal_path.to_path_buf());
-    ctx.bootstrap_binary = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("tappaas-bootstrap")))
-        .filter(|p| p.is_file());
-
+    let ctx = install_context(&a, machine, &files);
     if !a.yes && !a.dry_run {
         print!("{}", plan::render_human(&plan));
         if !confirm(&plan)? {
@@ -605,21 +508,7 @@ fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
     }
     let mut sink = progress_sinks(json);
     if a.dry_run {
-        let host = install::dry_run_host(&plan, &ctx);
-        let result = install::execute(&plan, &site, &src, &ctx, &host, &mut sink);
-        println!(
-            "Dry run of the install of {}: {} effects, in order; nothing was changed.",
-            plan.node.name,
-            host.effects().len()
-        );
-        print!("{}", host.render());
-        return Ok(match result {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(1)
-            }
-        });
+        return Ok(dry_run(&plan, &site, &src, &ctx, &mut sink));
     }
     let host = RealHost::new().confine_writes_to(&ctx.target);
     match install::execute(&plan, &site, &src, &ctx, &host, &mut sink) {
@@ -636,9 +525,84 @@ fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
             eprintln!("error: {e:#}");
             eprintln!(
                 "the journal {} remembers the completed steps: rerun the same command to resume",
-                journal_path.display()
+                files.journal.display()
             );
             Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// The plan to install: a rerun in the same live session resumes the plan the user consented
+/// to (a new plan would see the partial install on the disks as data); else `fresh`.
+fn install_plan(
+    a: &InstallArgs,
+    files: &frontdoor::RunFiles,
+    src: &str,
+    node: &str,
+    fresh: impl FnOnce() -> Result<Plan, plan::PlanError>,
+) -> Result<Plan, plan::PlanError> {
+    if a.dry_run {
+        return fresh();
+    }
+    let (journal, warning) = frontdoor::resumable(&files.journal, src, node);
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    let Some(j) = journal else {
+        return fresh();
+    };
+    let done: Vec<String> = j.completed.iter().map(|c| c.id.to_string()).collect();
+    eprintln!(
+        "resuming the interrupted install of {} from {} (completed: {})",
+        j.node,
+        files.journal.display(),
+        done.join(", ")
+    );
+    Ok(j.plan)
+}
+
+/// The install's context from the command line: the payload (default `payload/` beside the
+/// site file), the target, the journal of a real install, the agent beside this program.
+fn install_context(
+    a: &InstallArgs,
+    machine: Machine,
+    files: &frontdoor::RunFiles,
+) -> InstallContext {
+    let site_dir = a.site.parent().unwrap_or(Path::new("."));
+    let payload = a
+        .payload
+        .clone()
+        .unwrap_or_else(|| site_dir.join("payload"));
+    let mut ctx = InstallContext::new(payload, machine);
+    ctx.target = a.target.clone();
+    ctx.keep_on_error = a.keep_on_error;
+    ctx.dry_run = a.dry_run;
+    ctx.journal = (!a.dry_run).then(|| files.journal.clone());
+    ctx.bootstrap_binary = frontdoor::bootstrap_binary();
+    ctx
+}
+
+/// `install --dry-run`: the install against the recording host, then every effect in order.
+fn dry_run(
+    plan: &Plan,
+    site: &tappaas_site::Site,
+    src: &str,
+    ctx: &InstallContext,
+    sink: &mut Fanout,
+) -> ExitCode {
+    let host = install::dry_run_host(plan, ctx);
+    let result = install::execute(plan, site, src, ctx, &host, sink);
+    println!(
+        "Dry run of the install of {}: {} effects, in order; nothing was changed.",
+        plan.node.name,
+        host.effects().len()
+    );
+    print!("{}", host.render());
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod disk;
 pub mod exec;
+pub mod frontdoor;
 pub mod install;
 pub mod inventory;
 pub mod joinkeys;

@@ -10,6 +10,7 @@
 //! refuses ambiguous guesses instead of picking one.
 
 use crate::inventory::{Dmi, Transport};
+use crate::plan::{DiskRoleKind, Hints};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -489,6 +490,42 @@ impl HardwareProfile {
             .map(|q| format!("{}: {} Action: {}", q.id, q.description, q.action))
             .collect()
     }
+
+    /// What this profile tells the planner: its port labels and default ports, the disk
+    /// filters of its slots, its minimums and quirks.
+    pub fn hints(&self) -> Hints {
+        Hints {
+            profile: Some(self.id.clone()),
+            ports: self.port_selectors(),
+            wan_port: self.default_port(PortRole::Wan).map(str::to_string),
+            lan_port: self.default_port(PortRole::Lan).map(str::to_string),
+            disks: self
+                .disk_hints()
+                .into_iter()
+                .map(|(role, f)| (role.into(), f))
+                .collect(),
+            min_ram_bytes: Some(self.minimums.ram_bytes),
+            min_boot_disk_bytes: Some(self.minimums.boot_disk_bytes),
+            quirks: self.quirk_lines(),
+        }
+    }
+}
+
+impl From<SlotRole> for DiskRoleKind {
+    fn from(r: SlotRole) -> DiskRoleKind {
+        match r {
+            SlotRole::Boot => DiskRoleKind::Boot,
+            SlotRole::Tank1 => DiskRoleKind::Tank1,
+            SlotRole::Tank2 => DiskRoleKind::Tank2,
+        }
+    }
+}
+
+/// The hints of the profile `id` (none: no hints, the planner decides from the site alone).
+pub fn hints_for(id: Option<&str>) -> Hints {
+    id.and_then(find)
+        .map(HardwareProfile::hints)
+        .unwrap_or_default()
 }
 
 struct Loaded {

@@ -29,13 +29,7 @@ profile = "qemu-lab"
 
 /// [`LAB_SITE`] parsed, the fixture probed, and node tappaas1 planned on it.
 pub(crate) fn lab_plan() -> (Plan, Site, Inventory) {
-    let opts = tappaas_site::ParseOptions {
-        known_profiles: crate::profile::ids()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    };
-    let site = tappaas_site::parse(LAB_SITE, &opts)
+    let site = crate::frontdoor::parse_site(LAB_SITE)
         .unwrap_or_else(|d| panic!("{}", tappaas_site::render_all(&d, "lab.toml")));
     let fixture = crate::probe::embedded_fixture("qemu-lab").expect("qemu-lab fixture");
     let inv = crate::probe::probe(&fixture).expect("probe fixture");
@@ -44,7 +38,7 @@ pub(crate) fn lab_plan() -> (Plan, Site, Inventory) {
         &inv,
         &site,
         &choice,
-        &crate::cli::hints_for(Some("qemu-lab")),
+        &crate::profile::hints_for(Some("qemu-lab")),
     )
     .unwrap_or_else(|e| panic!("{}", e.render("lab.toml")));
     (p, site, inv)

@@ -255,3 +255,35 @@ fn tiny_terminals_do_not_panic() {
         assert_eq!(render(&app.state, w, h).lines().count(), usize::from(h));
     }
 }
+
+#[test]
+fn resume_after_an_interrupted_install() {
+    use tappaas_installer::frontdoor::{self, RunFiles};
+    let mut app = app("qemu-lab", None, false);
+    lab_to_site(&mut app);
+    press(&mut app, KeyCode::Enter);
+    let mut s = app.state.clone();
+    let plan = s.plan.clone().expect("plan");
+    let src = tappaas_installer::tui::sitefile::to_toml(&s.site);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = RunFiles::under(dir.path());
+    let mut j = install::InstallJournal::new(
+        &plan,
+        &src,
+        &tappaas_installer::system::GeneratedIds::generate(),
+    );
+    for st in &plan.steps[..5] {
+        j.complete(&st.id, "done", 1, 1);
+    }
+    j.store(&files.journal).expect("journal");
+    frontdoor::keep_site_copy(&files, &src).expect("site copy");
+    let found = frontdoor::interrupted(&files)
+        .expect("resumable")
+        .expect("interrupted");
+    tappaas_installer::tui::update::offer_resume(&mut s, found);
+    assert_eq!(s.screen, Screen::Resume);
+    snap("resume", &s);
+    for (w, h) in [(1, 1), (10, 3), (20, 6), (40, 10)] {
+        assert_eq!(render(&s, w, h).lines().count(), usize::from(h));
+    }
+}

@@ -13,7 +13,6 @@ use std::time::Duration;
 use tappaas_installer::progress::Outcome;
 use tappaas_installer::tui::sitefile;
 use tappaas_installer::tui::state::{Modal, Purpose, Screen, StepState};
-use tappaas_installer::tui::update::nic_roles;
 use tappaas_installer::tui::App;
 use tui_common::*;
 
@@ -221,7 +220,7 @@ fn qotom_with_changed_disks_ports_and_names() {
     // The focus starts on the host name, below the nine ports; enp3s0 is the third port.
     press_n(&mut app, KeyCode::Up, 7);
     press(&mut app, KeyCode::Char('w'));
-    let (wan, _) = nic_roles(&app.state);
+    let (wan, _) = app.state.nic_roles();
     assert_eq!(app.state.inv.nics[wan.expect("a WAN port")].name, "enp3s0");
     press_n(&mut app, KeyCode::Down, 7);
     clear(&mut app);
@@ -382,7 +381,9 @@ fn plugging_a_cable_in_makes_that_port_wan() {
     press(&mut app, KeyCode::Char(' '));
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.state.screen, Screen::Network, "{:?}", app.state.errors);
-    let before = nic_roles(&app.state)
+    let before = app
+        .state
+        .nic_roles()
         .0
         .map(|i| app.state.inv.nics[i].name.clone());
     assert_ne!(before.as_deref(), Some("enp5s0"));
@@ -390,7 +391,7 @@ fn plugging_a_cable_in_makes_that_port_wan() {
     std::fs::write(net.join("carrier"), "1\n").expect("plug in");
     std::fs::write(net.join("operstate"), "up\n").expect("plug in");
     let followed = app.pump_until(Duration::from_secs(10), |s| {
-        nic_roles(s).0.map(|i| s.inv.nics[i].name.as_str()) == Some("enp5s0")
+        s.nic_roles().0.map(|i| s.inv.nics[i].name.as_str()) == Some("enp5s0")
     });
     assert!(followed, "the WAN port did not follow the cable");
     assert!(app.state.notice.as_deref().unwrap_or("").contains("enp5s0"));
@@ -573,5 +574,133 @@ fn the_answers_can_be_saved_after_the_install() {
     assert_eq!(
         sitefile::without_positions(&back),
         sitefile::without_positions(&app.state.site)
+    );
+}
+
+/// The qemu-lab app, simulated, keeping its journal and site copy in `run_dir`.
+fn app_keeping_a_journal(run_dir: &Path) -> App {
+    let o = tappaas_installer::tui::Options {
+        simulate: Some("qemu-lab".into()),
+        run_dir: Some(run_dir.to_path_buf()),
+        ..Default::default()
+    };
+    App::start(&o, false, Duration::from_millis(20)).expect("start the TUI")
+}
+
+/// A simulated install of qemu-lab's defaults, run to its end in `run_dir`, then cut back to
+/// what a power cut after its first `keep` steps leaves: the engine's own journal with only
+/// those steps completed. Gives the node's planned step ids.
+fn cut_off_install(run_dir: &Path, keep: usize) -> Vec<String> {
+    let mut app = app_keeping_a_journal(run_dir);
+    assert_eq!(app.state.screen, Screen::Welcome, "nothing to resume yet");
+    press_n(&mut app, KeyCode::Enter, 5);
+    press(&mut app, KeyCode::Tab);
+    typ(&mut app, "example.org");
+    press(&mut app, KeyCode::Tab);
+    typ(&mut app, "admin@example.org");
+    press_n(&mut app, KeyCode::Tab, 2);
+    typ(&mut app, "lab-password-1");
+    press(&mut app, KeyCode::Tab);
+    typ(&mut app, "lab-password-1");
+    press_n(&mut app, KeyCode::Enter, 2);
+    confirm_and_install(&mut app, "tappaas1");
+    let files = tappaas_installer::frontdoor::RunFiles::under(run_dir);
+    let mut j = tappaas_installer::install::InstallJournal::load(&files.journal)
+        .expect("read the journal")
+        .expect("the install kept a journal");
+    let ids: Vec<String> = j.plan.steps.iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(j.completed.len(), ids.len(), "every step completed");
+    j.completed.truncate(keep);
+    j.store(&files.journal).expect("store the cut journal");
+    ids
+}
+
+#[test]
+fn an_interrupted_install_is_resumed_with_its_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Cut after the first wipe: the dry-run host starts from the probed disks, not from what
+    // skipped steps would have written, so a cut after a partition step could not be read
+    // back in a simulation (on real disks it is; the engine's resume tests cover that).
+    let keep = 2;
+    let ids = cut_off_install(dir.path(), keep);
+    assert_eq!(ids[..keep], ["preflight", "wipe:boot-0"]);
+
+    let mut app = app_keeping_a_journal(dir.path());
+    assert_eq!(app.state.screen, Screen::Resume);
+    let text = render(&app.state, 80, 24);
+    assert!(
+        text.contains(&format!(
+            "The install of node tappaas1 was interrupted: {keep} of its {} steps",
+            ids.len()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Enter: resume the install"), "{text}");
+    press(&mut app, KeyCode::Enter);
+    // The plan resumed is the journal's; the user confirms with the host name as before.
+    confirm_and_install(&mut app, "tappaas1");
+    let p = &app.state.progress;
+    assert!(
+        p.log
+            .iter()
+            .any(|l| l.contains("resuming the install of this plan from the journal")),
+        "log:\n{}",
+        p.log.join("\n")
+    );
+    let skipped: Vec<&str> = p
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(&s.state, StepState::Ended(Outcome::Skipped { reason })
+                if reason.contains("completed by an earlier run"))
+        })
+        .map(|s| s.id.as_str())
+        .collect();
+    // The completed steps are not run again (preflight always re-checks the machine).
+    let expected: Vec<&str> = ids[..keep]
+        .iter()
+        .map(String::as_str)
+        .filter(|id| *id != "preflight")
+        .collect();
+    assert_eq!(skipped, expected);
+
+    // It finished: a third start has nothing to resume.
+    let again = app_keeping_a_journal(dir.path());
+    assert_eq!(again.state.screen, Screen::Welcome);
+}
+
+#[test]
+fn an_interrupted_install_can_be_left_for_a_fresh_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    cut_off_install(dir.path(), 2);
+    let mut app = app_keeping_a_journal(dir.path());
+    assert_eq!(app.state.screen, Screen::Resume);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.state.screen, Screen::Confirm);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(
+        app.state.screen,
+        Screen::Resume,
+        "back to the choice, not the answers"
+    );
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.state.screen, Screen::Welcome);
+    assert!(app.state.resume.is_none());
+    let notice = app.state.notice.clone().unwrap_or_default();
+    assert!(notice.contains("allow erasing"), "{notice}");
+}
+
+#[test]
+fn a_journal_without_its_site_is_said_and_not_resumed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    cut_off_install(dir.path(), 2);
+    let files = tappaas_installer::frontdoor::RunFiles::under(dir.path());
+    std::fs::remove_file(&files.site_copy).expect("remove the site copy");
+    let app = app_keeping_a_journal(dir.path());
+    assert_eq!(app.state.screen, Screen::Welcome);
+    let notice = app.state.notice.clone().unwrap_or_default();
+    assert!(
+        notice.contains("cannot be resumed") && notice.contains("was not kept"),
+        "{notice}"
     );
 }

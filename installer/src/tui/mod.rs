@@ -1,7 +1,7 @@
 //! The guided installer: a terminal UI over the same path as the site file,
 //! answers -> [`Site`](tappaas_site::Site) -> `plan::plan` -> `install::execute`.
 //!
-//! - [`state`]: the whole state, a plain struct.
+//! - [`state`]: the whole state, a plain struct; [`queries`]: read-only questions about it.
 //! - [`update`]: `update(state, msg) -> commands`, pure.
 //! - [`view`]: `view(state, frame)`, draws only.
 //! - [`worker`]: the link watcher and the install, off the UI thread, talking by messages.
@@ -10,12 +10,14 @@
 //! [`App`] ties them together without a terminal (tests drive it with keys); [`run`] adds the
 //! terminal. `docs/tui.md` describes the screens and keys.
 
+pub mod queries;
 pub mod sitefile;
 pub mod state;
 pub mod update;
 pub mod view;
 pub mod worker;
 
+use crate::frontdoor::{self, RunFiles};
 use crate::inventory::Inventory;
 use crate::probe::{self, SysRoot};
 use crate::profile;
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use update::{update, Command, Msg};
-use worker::Target;
+use worker::{Target, TargetMachine};
 
 /// How the TUI was started.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +44,10 @@ pub struct Options {
     pub ascii: bool,
     /// `--payload DIR`: the payload directory of a real install.
     pub payload: Option<PathBuf>,
+    /// Where the install's journal and site copy are kept, so a rerun resumes an interrupted
+    /// install: `/run/tappaas` for a real install when `None`; a simulation keeps them only
+    /// when given (tests give a temporary directory).
+    pub run_dir: Option<PathBuf>,
 }
 
 /// Whether to draw with ASCII only: asked for, or a terminal whose font may lack box drawing
@@ -87,7 +93,10 @@ fn machine(o: &Options) -> Result<Machine> {
             };
             let inv = probe::probe(root.as_ref())
                 .with_context(|| format!("probing {}", root.describe()))?;
-            let target = Target::Simulated(Box::new(inv.clone()));
+            let target = Target {
+                machine: TargetMachine::Simulated(Box::new(inv.clone())),
+                files: o.run_dir.as_deref().map(RunFiles::under),
+            };
             Ok((inv, Some(id.clone()), root, target))
         }
         (None, root) => {
@@ -95,12 +104,20 @@ fn machine(o: &Options) -> Result<Machine> {
             let inv =
                 probe::probe_root(&dir).with_context(|| format!("probing {}", dir.display()))?;
             let detected = profile::match_dmi(&inv.dmi).map(|p| p.id.clone());
-            let target = Target::Real {
-                root: dir.clone(),
-                payload: o
-                    .payload
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("payload")),
+            let target = Target {
+                machine: TargetMachine::Real {
+                    root: dir.clone(),
+                    payload: o
+                        .payload
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("payload")),
+                },
+                files: Some(
+                    o.run_dir
+                        .as_deref()
+                        .map(RunFiles::under)
+                        .unwrap_or_default(),
+                ),
             };
             Ok((inv, detected, Box::new(probe::DirRoot::new(dir)), target))
         }
@@ -120,6 +137,19 @@ impl App {
             state.found_keys = worker::find_on_sticks(&state.inv, &dir, "pub");
             if let Some(first) = state.found_site_files.first() {
                 state.fields.load_path = state::Input::new(first.clone());
+            }
+        }
+        // An install of this live session that did not finish: offer to resume it.
+        if let Some(files) = &target.files {
+            match frontdoor::interrupted(files) {
+                Ok(Some(found)) => update::offer_resume(&mut state, found),
+                Ok(None) => {}
+                Err(why) => {
+                    state.notice = Some(format!(
+                        "An earlier install on this machine cannot be resumed ({why}); this one \
+                         starts afresh."
+                    ));
+                }
             }
         }
         let (tx, rx) = channel();

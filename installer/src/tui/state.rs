@@ -29,6 +29,9 @@ pub enum Screen {
     Progress,
     /// The install ended.
     Done,
+    /// An install of this live session was interrupted: resume it or start afresh. Shown
+    /// before the welcome screen only then, so it is not one of the numbered steps.
+    Resume,
 }
 
 impl Screen {
@@ -59,6 +62,7 @@ impl Screen {
             Screen::Confirm => "Confirm",
             Screen::Progress => "Installing",
             Screen::Done => "Done",
+            Screen::Resume => "Resume the interrupted install",
         }
     }
 
@@ -75,6 +79,9 @@ impl Screen {
             Screen::Confirm => "Last step before the disks are erased.",
             Screen::Progress => "The install is running. Do not switch the machine off.",
             Screen::Done => "The install has ended.",
+            Screen::Resume => {
+                "An install on this machine did not finish. It can go on from where it stopped."
+            }
         }
     }
 
@@ -308,4 +315,7 @@ pub struct State {
     pub simulate: bool,
     /// The user asked to leave.
     pub quit: bool,
+    /// An install of this live session that did not finish and can be resumed: its plan,
+    /// site and completed steps (the resume screen offers it).
+    pub resume: Option<crate::frontdoor::Interrupted>,
 }

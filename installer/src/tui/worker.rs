@@ -4,11 +4,12 @@
 use super::sitefile;
 use super::update::{Command, JoinAnswer, JoinRequest, Msg};
 use crate::exec::RealHost;
+use crate::frontdoor::{self, RunFiles};
 use crate::install::{self, InstallContext, Machine};
 use crate::inventory::{Inventory, LinkState};
 use crate::plan::Plan;
 use crate::probe::SysRoot;
-use crate::progress::{Event, Sink};
+use crate::progress::{Event, Level, Sink};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -17,9 +18,19 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tappaas_site::Site;
 
-/// Where the install runs.
+/// Where the install runs, and where its journal and site copy are kept (so a rerun of the
+/// TUI can resume it; `None` keeps the journal in memory only).
 #[derive(Debug, Clone)]
-pub enum Target {
+pub struct Target {
+    /// The machine.
+    pub machine: TargetMachine,
+    /// The journal and the site copy.
+    pub files: Option<RunFiles>,
+}
+
+/// The machine the install runs on.
+#[derive(Debug, Clone)]
+pub enum TargetMachine {
     /// `--simulate`: the dry-run host, nothing is touched; preflight re-reads this inventory.
     Simulated(Box<Inventory>),
     /// This machine, for real: preflight re-probes `root`, payloads come from `payload`.
@@ -54,20 +65,31 @@ pub fn start_install(
         .name("install".into())
         .spawn(move || {
             let mut sink = ChannelSink(tx.clone());
-            let result = match target {
-                Target::Simulated(inv) => {
+            let journal = target.files.as_ref().map(|f| f.journal.clone());
+            if let Some(files) = &target.files {
+                if let Err(e) = frontdoor::keep_site_copy(files, &src) {
+                    sink.event(&Event::Log {
+                        step: None,
+                        level: Level::Warning,
+                        message: format!(
+                            "the site could not be kept for a resume ({e:#}); if this install \
+                             is interrupted, it starts afresh"
+                        ),
+                    });
+                }
+            }
+            let result = match target.machine {
+                TargetMachine::Simulated(inv) => {
                     let mut ctx = InstallContext::new("payload", Machine::Inventory(inv));
                     ctx.dry_run = true;
+                    ctx.journal = journal;
                     let host = install::dry_run_host(&plan, &ctx);
                     install::execute(&plan, &site, &src, &ctx, &host, &mut sink)
                 }
-                Target::Real { root, payload } => {
+                TargetMachine::Real { root, payload } => {
                     let mut ctx = InstallContext::new(payload, Machine::Root(root));
-                    ctx.journal = Some(PathBuf::from(install::JOURNAL_PATH));
-                    ctx.bootstrap_binary = std::env::current_exe()
-                        .ok()
-                        .and_then(|p| p.parent().map(|d| d.join("tappaas-bootstrap")))
-                        .filter(|p| p.is_file());
+                    ctx.journal = journal;
+                    ctx.bootstrap_binary = frontdoor::bootstrap_binary();
                     let host = RealHost::new().confine_writes_to(&ctx.target);
                     install::execute(&plan, &site, &src, &ctx, &host, &mut sink)
                 }

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tappaas_installer::cli::hints_for;
 use tappaas_installer::plan::{self, DiskPlan, DiskRoleKind, Plan};
+use tappaas_installer::profile::hints_for;
 use tappaas_installer::synth::MachineSpec;
 use tappaas_installer::{probe, profile, synth};
 

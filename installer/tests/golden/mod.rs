@@ -3,8 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a part
 
-use tappaas_installer::cli::hints_for;
 use tappaas_installer::plan::{self, Plan};
+use tappaas_installer::profile::hints_for;
 use tappaas_installer::profile::{PortRole, SlotRole};
 use tappaas_installer::synth::MachineSpec;
 use tappaas_installer::system::GeneratedIds;

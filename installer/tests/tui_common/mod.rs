@@ -17,6 +17,7 @@ pub fn app(profile: &str, root: Option<PathBuf>, ascii: bool) -> App {
         root,
         ascii,
         payload: None,
+        run_dir: None,
     };
     App::start(&o, ascii, Duration::from_millis(20)).expect("start the TUI")
 }

@@ -4,17 +4,16 @@
 
 use super::super::sitefile;
 use super::super::state::{Fields, Input, Progress, Purpose, Screen, State, KEYBOARDS};
-use super::machine::nic_roles;
 use super::{go, Command, JoinAnswer, JoinRequest};
 use crate::inventory::Inventory;
-use crate::plan::{self, Hints, Plan};
+use crate::plan::{self, Plan};
 use std::net::Ipv4Addr;
 use tappaas_site::{Role, Site};
 
 impl State {
     /// The state at start: the probed machine, a new site on its profile.
     pub fn new(inv: Inventory, profile: Option<String>, simulate: bool, ascii: bool) -> State {
-        let hints = crate::cli::hints_for(profile.as_deref());
+        let hints = crate::profile::hints_for(profile.as_deref());
         let links = inv.nics.iter().map(|n| (n.name.clone(), n.link)).collect();
         // The template is ours and always valid; a failure would be a bug the unit tests catch,
         // and the fallback still lets the user load a site file.
@@ -49,6 +48,7 @@ impl State {
             ascii,
             simulate,
             quit: false,
+            resume: None,
         };
         s.fields.save_path = Input::new("tappaas-site.toml");
         fill_fields(&mut s);
@@ -162,16 +162,6 @@ pub fn replan(s: &mut State) {
     s.plan = plan_of(&s.inv, &s.site, s.node, s.profile.as_deref());
 }
 
-/// The hints for the site's node `node` (its own profile, else the machine's).
-pub(super) fn hints_of(site: &Site, node: usize, detected: Option<&str>) -> Hints {
-    let p = site
-        .nodes
-        .get(node)
-        .and_then(|n| n.profile.as_deref())
-        .or(detected);
-    crate::cli::hints_for(p)
-}
-
 /// Plans node `node` of `site` on `inv`, as `tappaas-installer plan --node NAME` does.
 pub fn plan_of(
     inv: &Inventory,
@@ -185,7 +175,7 @@ pub fn plan_of(
         .map(|n| n.name.clone())
         .ok_or_else(|| "the site has no node for this machine".to_string())?;
     let choice = plan::select_node(inv, site, Some(&name), detected).map_err(|e| human(&e))?;
-    let hints = hints_of(site, node, detected);
+    let hints = crate::frontdoor::node_hints(site, node, detected);
     plan::plan(inv, site, &choice, &hints).map_err(|e| human(&e))
 }
 
@@ -206,7 +196,7 @@ pub(super) fn human(e: &plan::PlanError) -> String {
 /// same rules as a site file) and, when valid, takes it as the answers and re-plans.
 pub(super) fn commit(s: &mut State, candidate: &Site) -> bool {
     let text = sitefile::to_toml(candidate);
-    match tappaas_site::parse(&text, &sitefile::parse_options()) {
+    match crate::frontdoor::parse_site(&text) {
         Ok(site) => {
             s.site = site;
             replan(s);
@@ -480,7 +470,7 @@ pub(super) fn network_next(s: &mut State) {
             return;
         }
     }
-    let (wan, lan) = nic_roles(s);
+    let (wan, lan) = s.nic_roles();
     if wan.is_none() || lan.is_none() || wan == lan {
         s.errors = vec![
             "choose a WAN port and a different LAN port: move to a port and press w or l".into(),

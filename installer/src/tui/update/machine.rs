@@ -1,57 +1,17 @@
 //! This machine's hardware in the answers: which port is WAN and LAN (and following the
 //! cable), and which disk serves which role.
 
+use super::super::queries::resolve_nic;
 use super::super::state::{Screen, State};
-use super::answers::{commit, hints_of};
-use crate::inventory::{Inventory, LinkState};
-use crate::plan::{DiskRoleKind, Hints};
-use std::collections::BTreeMap;
+use super::answers::commit;
+use crate::inventory::LinkState;
+use crate::plan::DiskRoleKind;
 use tappaas_site::{DiskRole, DiskSelector, Layout, NicSelector};
-
-/// Which NIC (index into `inv.nics`) a selector picks, with the profile's port labels.
-pub fn resolve_nic(sel: &NicSelector, hints: &Hints, inv: &Inventory) -> Option<usize> {
-    let norm = |m: &str| m.to_ascii_lowercase();
-    match sel {
-        NicSelector::Name(n) => inv.nics.iter().position(|x| &x.name == n),
-        NicSelector::Mac(m) => {
-            let m = m.to_string();
-            inv.nics.iter().position(|x| {
-                x.permanent_mac.as_deref().map(norm) == Some(m.clone()) || norm(&x.mac) == m
-            })
-        }
-        NicSelector::Pci(p) => inv.nics.iter().position(|x| x.pci.as_deref() == Some(p)),
-        NicSelector::Port(label) => {
-            let (_, inner) = hints.ports.iter().find(|(l, _)| l == label)?;
-            match inner {
-                NicSelector::Port(_) => None,
-                other => resolve_nic(other, hints, inv),
-            }
-        }
-    }
-}
-
-/// The NIC (index into `inv.nics`) the node uses as WAN and as LAN: its own selectors, else
-/// the profile's default ports.
-pub fn nic_roles(s: &State) -> (Option<usize>, Option<usize>) {
-    let hints = hints_of(&s.site, s.node, s.profile.as_deref());
-    let Some(node) = s.this_node() else {
-        return (None, None);
-    };
-    let pick = |own: &Option<NicSelector>, default: &Option<String>| {
-        own.clone()
-            .or_else(|| default.clone().map(NicSelector::Port))
-            .and_then(|sel| resolve_nic(&sel, &hints, &s.inv))
-    };
-    (
-        pick(&node.nics.wan, &hints.wan_port),
-        pick(&node.nics.lan, &hints.lan_port),
-    )
-}
 
 /// The selector the site gets for NIC `i`: the profile's port label when it has one (stable
 /// across machines of the model, so the site file suits the next node), else its name.
 pub(super) fn selector_for(s: &State, i: usize) -> Option<NicSelector> {
-    let hints = hints_of(&s.site, s.node, s.profile.as_deref());
+    let hints = s.node_hints();
     let nic = s.inv.nics.get(i)?;
     let label = hints.ports.iter().find(|(_, sel)| {
         !matches!(sel, NicSelector::Port(_)) && resolve_nic(sel, &hints, &s.inv) == Some(i)
@@ -64,7 +24,7 @@ pub(super) fn selector_for(s: &State, i: usize) -> Option<NicSelector> {
 
 /// Makes NIC `i` the WAN (`wan = true`) or LAN port; the other role moves off it.
 pub(super) fn set_nic_role(s: &mut State, i: usize, wan: bool) {
-    let (cur_wan, cur_lan) = nic_roles(s);
+    let (cur_wan, cur_lan) = s.nic_roles();
     let Some(sel) = selector_for(s, i) else {
         return;
     };
@@ -116,56 +76,6 @@ pub(super) fn on_links(s: &mut State, links: Vec<(String, LinkState)>) {
     }
 }
 
-/// Each disk's role (by index into `inv.disks`) in the current answers.
-pub fn disk_roles(s: &State) -> Vec<Option<DiskRoleKind>> {
-    if let Some(r) = &s.disk_roles {
-        return r.clone();
-    }
-    let from_plan: BTreeMap<String, DiskRoleKind> = match &s.plan {
-        Ok(p) => p
-            .disks
-            .iter()
-            .map(|d| (d.disk.by_id.clone(), d.role))
-            .collect(),
-        Err(_) => BTreeMap::new(),
-    };
-    let node = s.this_node();
-    s.inv
-        .disks
-        .iter()
-        .map(|d| {
-            if let Some(r) = d
-                .by_id
-                .iter()
-                .find_map(|b| from_plan.get(&format!("/dev/disk/by-id/{b}")))
-            {
-                return Some(*r);
-            }
-            // Without a plan, disks named exactly in the answers still show their role.
-            let named = |role: &Option<DiskRole>| {
-                role.as_ref().is_some_and(|r| {
-                    r.disks.iter().any(|sel| match sel {
-                        DiskSelector::Serial(x) => d.serial.as_deref() == Some(x.as_str()),
-                        DiskSelector::ById(x) => d.by_id.iter().any(|b| b == x),
-                        DiskSelector::Wwn(x) => d.wwn.as_deref() == Some(x.as_str()),
-                        DiskSelector::Filter(_) => false,
-                    })
-                })
-            };
-            let n = node?;
-            if named(&Some(n.boot.clone())) {
-                Some(DiskRoleKind::Boot)
-            } else if named(&n.tank1) {
-                Some(DiskRoleKind::Tank1)
-            } else if named(&n.tank2) {
-                Some(DiskRoleKind::Tank2)
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
 pub(super) fn next_role(r: Option<DiskRoleKind>) -> Option<DiskRoleKind> {
     match r {
         None => Some(DiskRoleKind::Boot),
@@ -189,7 +99,7 @@ pub(super) fn cycle_disk(s: &mut State) {
         )];
         return;
     }
-    let mut roles = disk_roles(s);
+    let mut roles = s.roles_by_disk();
     roles[i] = next_role(roles[i]);
     let sel = |d: &crate::inventory::Disk| -> Option<DiskSelector> {
         d.serial

@@ -5,15 +5,16 @@
 
 mod answers;
 mod machine;
+mod resume;
 
 pub use answers::{plan_of, replan};
-pub use machine::{disk_roles, nic_roles, resolve_nic};
+pub use resume::offer as offer_resume;
 
 use super::sitefile;
 use super::state::{
     Input, Modal, Progress, Purpose, Screen, State, StepState, StepView, KEYBOARDS,
 };
-use crate::inventory::{Inventory, LinkState};
+use crate::inventory::LinkState;
 use crate::plan::{self, DiskRoleKind, Plan};
 use crate::progress::{Event, Outcome};
 use answers::{
@@ -133,34 +134,25 @@ pub fn rows(s: &State) -> usize {
         Screen::Welcome => KEYBOARDS.len(),
         Screen::Role => Purpose::ALL.len() + 1,
         Screen::Disks => s.inv.disks.len(),
-        Screen::Network => physical_nics(&s.inv).len() + 4,
+        Screen::Network => s.physical_nics().len() + 4,
         Screen::Site => 7,
         _ => 1,
     }
 }
 
-/// Indices of the physical NICs in the inventory.
-pub fn physical_nics(inv: &Inventory) -> Vec<usize> {
-    (0..inv.nics.len())
-        .filter(|&i| inv.nics[i].physical)
-        .collect()
-}
-
 /// The text field under the focus, if the focus is on one.
 fn focused_input(s: &mut State) -> Option<&mut Input> {
+    let nics = s.physical_nics().len();
     let f = &mut s.fields;
     match (s.screen, s.focus) {
         (Screen::Role, 4) => Some(&mut f.load_path),
-        (Screen::Network, i) => {
-            let n = physical_nics(&s.inv).len();
-            match i.checked_sub(n) {
-                Some(0) => Some(&mut f.hostname),
-                Some(1) => Some(&mut f.address),
-                Some(2) => Some(&mut f.wan_address),
-                Some(3) => Some(&mut f.wan_gateway),
-                _ => None,
-            }
-        }
+        (Screen::Network, i) => match i.checked_sub(nics) {
+            Some(0) => Some(&mut f.hostname),
+            Some(1) => Some(&mut f.address),
+            Some(2) => Some(&mut f.wan_address),
+            Some(3) => Some(&mut f.wan_gateway),
+            _ => None,
+        },
         (Screen::Site, 0) => Some(&mut f.site_name),
         (Screen::Site, 1) => Some(&mut f.domain),
         (Screen::Site, 2) => Some(&mut f.email),
@@ -461,7 +453,7 @@ fn summary_lines(s: &State) -> u16 {
 }
 
 fn focused_nic(s: &State) -> usize {
-    physical_nics(&s.inv)
+    s.physical_nics()
         .get(s.focus)
         .copied()
         .unwrap_or(usize::MAX)
@@ -474,7 +466,7 @@ fn go(s: &mut State, to: Screen) {
     s.scroll = 0;
     if to == Screen::Network {
         // The focus starts on the host name, the field most people change.
-        s.focus = physical_nics(&s.inv).len();
+        s.focus = s.physical_nics().len();
     }
 }
 
@@ -482,6 +474,9 @@ fn back(s: &mut State) {
     s.errors.clear();
     s.notice = None;
     let to = match s.screen {
+        Screen::Resume => return resume::start_afresh(s),
+        // Resuming: the plan is the interrupted install's, not the answers' to edit.
+        Screen::Confirm if s.resume.is_some() => Screen::Resume,
         Screen::Welcome | Screen::Progress | Screen::Done => return,
         Screen::Hardware => Screen::Welcome,
         Screen::Role => Screen::Hardware,
@@ -540,6 +535,7 @@ fn next(s: &mut State) -> Vec<Command> {
             Err(e) => s.errors = vec![format!("nothing can be installed yet:\n{e}")],
         },
         Screen::Confirm => return confirm_next(s),
+        Screen::Resume => resume::resume_next(s),
         Screen::Progress => {
             if s.progress.finished.is_some() {
                 go(s, Screen::Done);
@@ -569,8 +565,14 @@ fn confirm_next(s: &mut State) -> Vec<Command> {
     }
     s.progress = Progress::default();
     go(s, Screen::Progress);
+    // A resumed install runs from the site text its journal is about, so the engine
+    // recognises it; otherwise from the answers.
+    let src = match s.resume.take() {
+        Some(r) => r.src,
+        None => sitefile::to_toml(&s.site),
+    };
     vec![Command::StartInstall {
-        src: sitefile::to_toml(&s.site),
+        src,
         site: Box::new(s.site.clone()),
         plan: Box::new(plan),
     }]

@@ -4,7 +4,6 @@ use super::{block, problem_style, row};
 use crate::inventory::human_bytes;
 use crate::plan::DiskRoleKind;
 use crate::tui::state::State;
-use crate::tui::update::disk_roles;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -23,7 +22,7 @@ pub(crate) fn role_name(r: Option<DiskRoleKind>) -> &'static str {
 
 /// Draws the disks screen.
 pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
-    let roles = disk_roles(s);
+    let roles = s.roles_by_disk();
     let mut lines = Vec::new();
     for (i, (d, r)) in s.inv.disks.iter().zip(&roles).enumerate() {
         let model = d.model.as_deref().unwrap_or("unknown model");

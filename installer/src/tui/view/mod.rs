@@ -10,6 +10,7 @@ mod disks;
 mod hardware;
 mod network;
 mod progress;
+mod resume;
 mod role;
 mod site;
 mod summary;
@@ -128,6 +129,7 @@ fn hints(s: &State) -> String {
         Screen::Progress if s.progress.finished.is_some() => "Enter: continue".into(),
         Screen::Progress => "the install runs; Ctrl-C: quit (asks first)".into(),
         Screen::Done => "s: save as site file  Enter or q: leave the installer".into(),
+        Screen::Resume => "Enter: resume the install  Esc: start afresh  Ctrl-C: quit".into(),
     }
 }
 
@@ -143,12 +145,16 @@ pub fn view(s: &State, f: &mut Frame) {
     ])
     .areas(area);
     let sim = if s.simulate { "  [SIMULATION]" } else { "" };
-    let title = format!(
-        "TAPPaaS installer - step {} of {}: {}{sim}",
-        s.screen.number(),
-        Screen::ALL.len(),
-        s.screen.title()
-    );
+    let title = if s.screen == Screen::Resume {
+        format!("TAPPaaS installer: {}{sim}", s.screen.title())
+    } else {
+        format!(
+            "TAPPaaS installer - step {} of {}: {}{sim}",
+            s.screen.number(),
+            Screen::ALL.len(),
+            s.screen.title()
+        )
+    };
     f.render_widget(
         Paragraph::new(title).style(Style::default().add_modifier(Modifier::BOLD)),
         top,
@@ -171,6 +177,7 @@ pub fn view(s: &State, f: &mut Frame) {
         Screen::Confirm => summary::draw_confirm(s, f, body),
         Screen::Progress => progress::draw(s, f, body),
         Screen::Done => progress::draw_done(s, f, body),
+        Screen::Resume => resume::draw(s, f, body),
     }
     f.render_widget(Paragraph::new(message(s)).wrap(Wrap { trim: false }), msg);
     f.render_widget(

@@ -3,7 +3,6 @@
 use super::{block, field, row};
 use crate::inventory::LinkState;
 use crate::tui::state::State;
-use crate::tui::update::{nic_roles, physical_nics};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -12,8 +11,8 @@ use ratatui::Frame;
 
 /// Draws the network screen.
 pub(super) fn draw(s: &State, f: &mut Frame, area: Rect) {
-    let (wan, lan) = nic_roles(s);
-    let nics = physical_nics(&s.inv);
+    let (wan, lan) = s.nic_roles();
+    let nics = s.physical_nics();
     let mut lines = vec![Line::from(if s.follow_wan {
         "Following the cable: the next port that gets a link becomes WAN (f: stop)."
     } else {

@@ -107,16 +107,16 @@ pub(super) fn draw_done(s: &State, f: &mut Frame, area: Rect) {
             if s.simulate {
                 lines.push(Line::from("This was a simulation: nothing was changed."));
             } else {
-                lines.push(Line::from(
-                    "Nothing is bootable until an install completes. To try again, start the \
-                     installer again; the disks now hold the partial install, so allow erasing \
-                     them on the disks screen (w).",
-                ));
                 lines.push(Line::from(format!(
-                    "The completed steps are in {}; `tappaas-installer install --site FILE` \
-                     with the saved site file resumes from them.",
+                    "Nothing is bootable until an install completes. Start the installer again: \
+                     it offers to go on from the completed steps (kept in {} until the machine \
+                     restarts).",
                     crate::install::JOURNAL_PATH
                 )));
+                lines.push(Line::from(
+                    "So does `tappaas-installer install --site FILE` with the answers saved here \
+                     as a site file (s).",
+                ));
             }
         }
         _ => {
