@@ -333,83 +333,11 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         s.modal = Some(Modal::Quit);
         return Vec::new();
     }
-    match s.modal {
-        Some(Modal::Quit) => {
-            return match k.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    s.quit = true;
-                    vec![Command::Quit]
-                }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    s.modal = None;
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            }
-        }
-        Some(Modal::Save) => {
-            return match k.code {
-                KeyCode::Esc => {
-                    s.modal = None;
-                    Vec::new()
-                }
-                KeyCode::Enter => {
-                    s.modal = None;
-                    let path = s.fields.save_path.text.trim().to_string();
-                    if path.is_empty() {
-                        s.errors = vec!["type where to save the site file".into()];
-                        return Vec::new();
-                    }
-                    vec![Command::SaveSiteFile {
-                        path,
-                        text: sitefile::to_toml(&s.site),
-                    }]
-                }
-                KeyCode::Backspace => {
-                    s.fields.save_path.text.pop();
-                    Vec::new()
-                }
-                KeyCode::Char(c) if !ctrl => {
-                    s.fields.save_path.text.push(c);
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            }
-        }
-        None => {}
+    if let Some(m) = s.modal.clone() {
+        return modal_key(s, m, k.code, ctrl);
     }
-    match k.code {
-        KeyCode::Enter => return next(s),
-        KeyCode::Esc => {
-            back(s);
-            return Vec::new();
-        }
-        KeyCode::Tab | KeyCode::Down => {
-            if s.screen == Screen::Summary {
-                s.scroll = s.scroll.saturating_add(1).min(summary_lines(s));
-            } else {
-                s.focus = (s.focus + 1) % rows(s).max(1);
-            }
-            return Vec::new();
-        }
-        KeyCode::BackTab | KeyCode::Up => {
-            if s.screen == Screen::Summary {
-                s.scroll = s.scroll.saturating_sub(1);
-            } else {
-                let n = rows(s).max(1);
-                s.focus = (s.focus + n - 1) % n;
-            }
-            return Vec::new();
-        }
-        KeyCode::PageDown if s.screen == Screen::Summary => {
-            s.scroll = s.scroll.saturating_add(10).min(summary_lines(s));
-            return Vec::new();
-        }
-        KeyCode::PageUp if s.screen == Screen::Summary => {
-            s.scroll = s.scroll.saturating_sub(10);
-            return Vec::new();
-        }
-        _ => {}
+    if let Some(cmds) = nav_key(s, k.code) {
+        return cmds;
     }
     if let Some(input) = focused_input(s) {
         match k.code {
@@ -421,7 +349,79 @@ fn key(s: &mut State, k: KeyEvent) -> Vec<Command> {
         }
         return Vec::new();
     }
-    match (s.screen, k.code) {
+    screen_key(s, k.code)
+}
+
+/// A key while a question is over the screen.
+fn modal_key(s: &mut State, m: Modal, code: KeyCode, ctrl: bool) -> Vec<Command> {
+    match (m, code) {
+        (Modal::Quit, KeyCode::Char('y') | KeyCode::Char('Y')) => {
+            s.quit = true;
+            vec![Command::Quit]
+        }
+        (Modal::Quit, KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc)
+        | (Modal::Save, KeyCode::Esc) => {
+            s.modal = None;
+            Vec::new()
+        }
+        (Modal::Save, KeyCode::Enter) => {
+            s.modal = None;
+            let path = s.fields.save_path.text.trim().to_string();
+            if path.is_empty() {
+                s.errors = vec!["type where to save the site file".into()];
+                return Vec::new();
+            }
+            vec![Command::SaveSiteFile {
+                path,
+                text: sitefile::to_toml(&s.site),
+            }]
+        }
+        (Modal::Save, KeyCode::Backspace) => {
+            s.fields.save_path.text.pop();
+            Vec::new()
+        }
+        (Modal::Save, KeyCode::Char(c)) if !ctrl => {
+            s.fields.save_path.text.push(c);
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Enter, Esc and the keys that move the focus or scroll; `None` for any other key.
+fn nav_key(s: &mut State, code: KeyCode) -> Option<Vec<Command>> {
+    match code {
+        KeyCode::Enter => return Some(next(s)),
+        KeyCode::Esc => back(s),
+        KeyCode::Tab | KeyCode::Down => {
+            if s.screen == Screen::Summary {
+                s.scroll = s.scroll.saturating_add(1).min(summary_lines(s));
+            } else {
+                s.focus = (s.focus + 1) % rows(s).max(1);
+            }
+        }
+        KeyCode::BackTab | KeyCode::Up => {
+            if s.screen == Screen::Summary {
+                s.scroll = s.scroll.saturating_sub(1);
+            } else {
+                let n = rows(s).max(1);
+                s.focus = (s.focus + n - 1) % n;
+            }
+        }
+        KeyCode::PageDown if s.screen == Screen::Summary => {
+            s.scroll = s.scroll.saturating_add(10).min(summary_lines(s));
+        }
+        KeyCode::PageUp if s.screen == Screen::Summary => {
+            s.scroll = s.scroll.saturating_sub(10);
+        }
+        _ => return None,
+    }
+    Some(Vec::new())
+}
+
+/// A screen's own keys (not in a text field).
+fn screen_key(s: &mut State, code: KeyCode) -> Vec<Command> {
+    match (s.screen, code) {
         (Screen::Disks, KeyCode::Char(' ')) => cycle_disk(s),
         (Screen::Disks, KeyCode::Char('w')) => toggle_wipe(s),
         (Screen::Network, KeyCode::Char('w')) => set_nic_role(s, focused_nic(s), true),
