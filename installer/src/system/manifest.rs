@@ -166,6 +166,8 @@ fn site_copy(site: &Site, site_source: &str) -> Result<String, RenderError> {
     if c.primary_key.is_none() && c.primary_certificate.is_none() {
         return Ok(site_source.to_string());
     }
+    // The front door validated the file with the known profiles; this re-parse only checks the
+    // edited copy still parses, so it needs no profile list (as the agent, which has none).
     tappaas_site::copy::without_primary_key(site_source, &tappaas_site::ParseOptions::default())
         .map_err(|e| invalid("/etc/tappaas/site.toml", e))
 }
