@@ -39,9 +39,10 @@ pub struct TuiArgs {
     /// every screen works, nothing on this machine is touched.
     #[arg(long, value_name = "PROFILE")]
     pub simulate: Option<String>,
-    /// Probe this root directory (a capture or a fixture) instead of `/` or the profile's
-    /// fixture; its NICs' carrier files are watched for cables plugged in.
-    #[arg(long, value_name = "DIR")]
+    /// With --simulate only: probe this root directory (a capture or a fixture) instead of the
+    /// profile's fixture; its NICs' carrier files are watched for cables plugged in. (A real
+    /// install always probes the live system.)
+    #[arg(long, value_name = "DIR", requires = "simulate")]
     pub root: Option<PathBuf>,
     /// Draw with ASCII only (automatic with TERM=linux, vt100-like and dumb terminals).
     #[arg(long)]
@@ -168,8 +169,15 @@ pub struct InstallArgs {
     /// After a failure, leave the pools imported and the target mounted for debugging.
     #[arg(long)]
     pub keep_on_error: bool,
-    /// Probe the machine from this root directory (a capture or a fixture) [default: /]
-    #[arg(long, value_name = "DIR", conflicts_with = "profile")]
+    /// With --dry-run only: probe the machine from this root directory (a capture or a
+    /// fixture) instead of `/`. A real install always probes the live system, so consent and
+    /// the mounted and boot-medium checks see the disks it writes.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "profile",
+        requires = "dry_run"
+    )]
     pub root: Option<PathBuf>,
     /// Where the new root is assembled (the pools' altroot).
     #[arg(long, value_name = "DIR", default_value = install::DEFAULT_TARGET)]
@@ -476,7 +484,7 @@ fn cmd_install(a: InstallArgs) -> Result<ExitCode> {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    // A real install probes the machine it runs on (or --root); never a profile's fixture.
+    // A real install probes the machine it runs on; --root and --profile are for dry runs.
     let inv = frontdoor::read_machine(a.root.as_deref(), a.profile.as_deref())?;
     let machine = match &a.profile {
         Some(_) => Machine::Inventory(Box::new(inv.clone())),

@@ -184,6 +184,44 @@ fn profile_is_for_dry_runs_only() {
 }
 
 #[test]
+fn a_captured_root_is_for_dry_runs_only() {
+    // A real install re-probes the live system: consent, mounted and boot-medium checks on
+    // last week's capture would be checks of another machine, while the writes hit this one.
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target");
+    let root = fixture_root("qotom-q20300g9");
+    let o = Command::new(BIN)
+        .args(["install", "--site", EXAMPLE, "--node", "tappaas1", "--yes"])
+        .args(["--root", &root, "--target"])
+        .arg(&target)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--root") && err.contains("--dry-run"), "{err}");
+    assert!(!target.exists());
+}
+
+#[test]
+fn the_guided_installer_reads_a_captured_root_only_in_a_simulation() {
+    let o = Command::new(BIN)
+        .args(["--root", "/nonexistent"])
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    // Refused by the argument check itself, before the terminal check could say anything.
+    assert!(
+        err.contains("--simulate") && !err.contains("needs a terminal"),
+        "{err}"
+    );
+}
+
+#[test]
 fn progress_fd_carries_json_lines_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("progress.jsonl");
