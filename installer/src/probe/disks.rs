@@ -1,14 +1,13 @@
 //! Block devices: `/sys/block`, the udev database, `/dev/disk/by-id`, mountinfo.
 
 use super::boot::{self, BootFacts};
-use super::parse::{attr, attr_u64, basename, read_udev, Mount, UdevRecord};
+use super::parse::{
+    attr, attr_u64, basename, impossible, read_udev, sectors_attr, Mount, UdevRecord,
+};
 use super::root::SysRoot;
 use crate::inventory::{Content, Disk, Partition, Transport};
 use anyhow::Context;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The kernel counts `size` and `start` in 512-byte sectors whatever the device's sector size.
-const SECTOR: u64 = 512;
 
 /// Major number of the `ram*` devices, which `lsblk` hides by default.
 const RAM_MAJOR: &str = "1";
@@ -54,7 +53,7 @@ pub(crate) fn probe_disks(
             mounts,
             &swaps,
             &mut facts.devnos,
-        );
+        )?;
         facts.devnos.insert(name.clone(), disk.devno.clone());
         if let Some(b) = backing {
             facts.loop_backing.insert(name.clone(), b);
@@ -90,7 +89,7 @@ fn probe_disk(
     mounts: &[Mount],
     swaps: &BTreeSet<String>,
     devnos: &mut BTreeMap<String, String>,
-) -> Disk {
+) -> anyhow::Result<Disk> {
     let base = format!("sys/block/{name}");
     let udev = read_udev(root, &format!("b{devno}"));
     let sys_link = root.read_link(&base).unwrap_or_default();
@@ -108,13 +107,24 @@ fn probe_disk(
     links.sort_by(|a, b| (!a.starts_with("wwn-"), a).cmp(&(!b.starts_with("wwn-"), b)));
     links.dedup();
 
-    let sector_size = |file: &str| {
-        attr_u64(root, &format!("{base}/queue/{file}"))
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(512)
+    let sector_size = |file: &str| -> anyhow::Result<u32> {
+        let path = format!("{base}/queue/{file}");
+        match attr_u64(root, &path) {
+            None => Ok(512),
+            Some(v) => u32::try_from(v)
+                .ok()
+                .filter(|v| v.is_power_of_two())
+                .ok_or_else(|| {
+                    impossible(root, &path, &format!("a sector size of {v}"), "no disk")
+                }),
+        }
     };
+    let size_bytes = sectors_attr(root, &format!("{base}/size"))?;
+    let logical_sector_size = sector_size("logical_block_size")?;
+    let physical_sector_size = sector_size("physical_block_size")?;
+    let partitions = partitions(root, name, mounts, swaps, devnos)?;
 
-    Disk {
+    Ok(Disk {
         name: name.to_string(),
         by_id: links,
         // Virtio-blk has `serial` on the block device itself, SCSI/NVMe under `device/`.
@@ -141,15 +151,15 @@ fn probe_disk(
             .decoded("ID_VENDOR_ENC")
             .or_else(|| text("device/vendor"))
             .or_else(|| udev.get("ID_VENDOR").map(|m| m.replace('_', " "))),
-        size_bytes: attr_u64(root, &format!("{base}/size")).unwrap_or(0) * SECTOR,
-        logical_sector_size: sector_size("logical_block_size"),
-        physical_sector_size: sector_size("physical_block_size"),
+        size_bytes,
+        logical_sector_size,
+        physical_sector_size,
         rotational: attr(root, &format!("{base}/queue/rotational")).as_deref() == Some("1"),
         removable: flag("removable") || transport == Transport::Usb,
         read_only: flag("ro"),
         transport,
         content: content(&udev, false, mounts, &devno),
-        partitions: partitions(root, name, mounts, swaps, devnos),
+        partitions,
         mountpoints: mountpoints(mounts, &devno),
         holders: holders(root, &base),
         swap: swaps.contains(name),
@@ -157,7 +167,7 @@ fn probe_disk(
         boot_medium_reason: None,
         udev: udev.props,
         devno,
-    }
+    })
 }
 
 fn partitions(
@@ -166,7 +176,7 @@ fn partitions(
     mounts: &[Mount],
     swaps: &BTreeSet<String>,
     devnos: &mut BTreeMap<String, String>,
-) -> Vec<Partition> {
+) -> anyhow::Result<Vec<Partition>> {
     let base = format!("sys/block/{disk}");
     let mut parts = Vec::new();
     for entry in root.read_dir(&base).unwrap_or_default() {
@@ -181,10 +191,18 @@ fn partitions(
         };
         let devno = attr(root, &format!("{dir}/dev")).unwrap_or_default();
         let udev = read_udev(root, &format!("b{devno}"));
+        let number = u32::try_from(number).map_err(|_| {
+            impossible(
+                root,
+                &format!("{dir}/partition"),
+                &format!("partition number {number}"),
+                "no partition table",
+            )
+        })?;
         parts.push(Partition {
-            number: u32::try_from(number).unwrap_or(u32::MAX),
-            start_bytes: attr_u64(root, &format!("{dir}/start")).unwrap_or(0) * SECTOR,
-            size_bytes: attr_u64(root, &format!("{dir}/size")).unwrap_or(0) * SECTOR,
+            number,
+            start_bytes: sectors_attr(root, &format!("{dir}/start"))?,
+            size_bytes: sectors_attr(root, &format!("{dir}/size"))?,
             part_type: udev.get("ID_PART_ENTRY_TYPE").map(str::to_lowercase),
             part_label: udev.decoded("ID_PART_ENTRY_NAME"),
             content: content(&udev, true, mounts, &devno),
@@ -196,7 +214,7 @@ fn partitions(
         devnos.insert(entry, devno);
     }
     parts.sort_by_key(|p| p.number);
-    parts
+    Ok(parts)
 }
 
 /// What blkid (through udev) found on a device; without a udev database (fixtures, minimal
@@ -321,6 +339,26 @@ mod tests {
             content(&rec, false, &[], "8:0").partition_table.as_deref(),
             Some("gpt")
         );
+    }
+
+    #[test]
+    fn a_size_no_disk_can_have_is_an_error_naming_the_file() {
+        let mut root = crate::probe::MemRoot::new("t");
+        root.insert_file("sys/block/sda/dev", "8:0\n");
+        // 2^55 + 1 sectors: their bytes wrap to 512 in 64 bits.
+        root.insert_file("sys/block/sda/size", format!("{}\n", (1u64 << 55) + 1));
+        let e = format!("{:#}", crate::probe::probe(&root).unwrap_err());
+        assert!(
+            e.contains("sys/block/sda/size") && e.contains("sectors"),
+            "{e}"
+        );
+        root.insert_file("sys/block/sda/size", "1000\n");
+        root.insert_file("sys/block/sda/queue/logical_block_size", "3\n");
+        let e = format!("{:#}", crate::probe::probe(&root).unwrap_err());
+        assert!(e.contains("logical_block_size"), "{e}");
+        root.insert_file("sys/block/sda/queue/logical_block_size", "4096\n");
+        let inv = crate::probe::probe(&root).expect("probe");
+        assert_eq!(inv.disks[0].size_bytes, 512_000);
     }
 }
 

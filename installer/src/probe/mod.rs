@@ -52,8 +52,8 @@ pub fn probe(root: &dyn SysRoot) -> anyhow::Result<Inventory> {
     Ok(Inventory {
         schema: INVENTORY_SCHEMA,
         dmi: system::probe_dmi(root),
-        cpu: system::probe_cpu(root),
-        memory: system::probe_memory(root),
+        cpu: system::probe_cpu(root)?,
+        memory: system::probe_memory(root)?,
         firmware: system::probe_firmware(root),
         disks: disks::probe_disks(root, &mounts, &cmdline)?,
         nics: nics::probe_nics(root),

@@ -133,6 +133,29 @@ pub(crate) fn attr_u64(root: &dyn SysRoot, path: &str) -> Option<u64> {
     attr(root, path)?.parse().ok()
 }
 
+/// The kernel counts `size` and `start` in 512-byte sectors whatever the device's sector size.
+pub(crate) const SECTOR: u64 = 512;
+
+/// A sysfs count of 512-byte sectors (`size`, `start`) in bytes, 0 when absent or unreadable.
+/// A count whose bytes do not fit 64 bits is no real disk's: an error naming the file, never a
+/// wrapped (tiny) size.
+pub(crate) fn sectors_attr(root: &dyn SysRoot, path: &str) -> anyhow::Result<u64> {
+    let Some(n) = attr_u64(root, path) else {
+        return Ok(0);
+    };
+    n.checked_mul(SECTOR)
+        .ok_or_else(|| impossible(root, path, &format!("{n} sectors of 512 bytes"), "no disk"))
+}
+
+/// An impossible value read from `path`: the error says which file holds what.
+pub(crate) fn impossible(root: &dyn SysRoot, path: &str, value: &str, what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} holds {value}, which {what} can have: the file is damaged or not from a running \
+         Linux system",
+        root.display_path(path)
+    )
+}
+
 /// Last component of a link text (`../../../0000:01:00.0` -> `0000:01:00.0`).
 pub(crate) fn basename(text: &str) -> &str {
     text.trim_end_matches('/')

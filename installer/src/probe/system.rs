@@ -1,15 +1,19 @@
 //! CPU, memory, firmware, DMI and the kernel command line.
 
-use super::parse::attr;
+use super::parse::{attr, impossible};
 use super::root::SysRoot;
 use crate::inventory::{Cpu, Dmi, Firmware, FirmwareMode, Memory};
 use std::collections::BTreeSet;
+
+/// More logical CPUs than Linux supports (`NR_CPUS` is at most 8192 today): a `cpuinfo` that
+/// says so is damaged.
+const MAX_CPUS: u32 = 1 << 16;
 
 /// `SecureBoot` variable of the EFI global-variable GUID.
 const SECURE_BOOT_VAR: &str =
     "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
 
-pub(crate) fn probe_cpu(root: &dyn SysRoot) -> Cpu {
+pub(crate) fn probe_cpu(root: &dyn SysRoot) -> anyhow::Result<Cpu> {
     let text = root.read_to_string("proc/cpuinfo").unwrap_or_default();
     let mut cpu = Cpu::default();
     let mut threads = 0u32;
@@ -38,7 +42,19 @@ pub(crate) fn probe_cpu(root: &dyn SysRoot) -> Cpu {
             "core id" => {
                 cores.insert((phys.clone(), value.to_string()));
             }
-            "cpu cores" => cores_per_socket = value.parse().unwrap_or(0),
+            "cpu cores" => {
+                cores_per_socket = match value.parse::<u32>() {
+                    Ok(n) if n <= MAX_CPUS => n,
+                    _ => {
+                        return Err(impossible(
+                            root,
+                            "proc/cpuinfo",
+                            &format!("cpu cores: {value}"),
+                            "no processor",
+                        ))
+                    }
+                }
+            }
             "flags" if cpu.virtualization.is_none() => {
                 let flags: Vec<&str> = value.split_whitespace().collect();
                 cpu.virtualization = ["vmx", "svm"]
@@ -54,26 +70,42 @@ pub(crate) fn probe_cpu(root: &dyn SysRoot) -> Cpu {
     cpu.cores = if !cores.is_empty() {
         u32::try_from(cores.len()).unwrap_or(u32::MAX)
     } else if cores_per_socket > 0 {
-        cores_per_socket * socket_count
+        cores_per_socket
+            .checked_mul(socket_count)
+            .filter(|n| *n <= MAX_CPUS)
+            .ok_or_else(|| {
+                impossible(
+                    root,
+                    "proc/cpuinfo",
+                    &format!("{cores_per_socket} cores in each of {socket_count} sockets"),
+                    "no machine",
+                )
+            })?
     } else {
         threads
     };
     cpu.iommu = root
         .read_dir("sys/class/iommu")
         .is_ok_and(|e| !e.is_empty());
-    cpu
+    Ok(cpu)
 }
 
-pub(crate) fn probe_memory(root: &dyn SysRoot) -> Memory {
+pub(crate) fn probe_memory(root: &dyn SysRoot) -> anyhow::Result<Memory> {
     let text = root.read_to_string("proc/meminfo").unwrap_or_default();
     let kb = text
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .unwrap_or(0);
-    Memory {
-        total_bytes: kb * 1024,
-    }
+    let total_bytes = kb.checked_mul(1024).ok_or_else(|| {
+        impossible(
+            root,
+            "proc/meminfo",
+            &format!("MemTotal: {kb} kB"),
+            "no machine",
+        )
+    })?;
+    Ok(Memory { total_bytes })
 }
 
 pub(crate) fn probe_firmware(root: &dyn SysRoot) -> Firmware {
@@ -145,7 +177,7 @@ mod tests {
         }
         let mut root = MemRoot::new("t");
         root.insert_file("proc/cpuinfo", text);
-        let cpu = probe_cpu(&root);
+        let cpu = probe_cpu(&root).expect("cpu");
         assert_eq!((cpu.threads, cpu.cores), (8, 4));
         assert_eq!(cpu.virtualization.as_deref(), Some("vmx"));
         assert_eq!(cpu.model, "Intel(R) N100");
@@ -158,7 +190,7 @@ mod tests {
             "processor : 0\ncpu cores : 4\nflags : svm\n\nprocessor : 1\ncpu cores : 4\n",
         );
         root.insert_dir("sys/class/iommu/dmar0");
-        let cpu = probe_cpu(&root);
+        let cpu = probe_cpu(&root).expect("cpu");
         assert_eq!((cpu.threads, cpu.cores), (2, 4));
         assert_eq!(cpu.virtualization.as_deref(), Some("svm"));
         assert!(cpu.iommu);
@@ -173,5 +205,28 @@ mod tests {
         assert_eq!(probe_firmware(&root).mode, FirmwareMode::Uefi);
         assert_eq!(probe_firmware(&root).secure_boot, Some(false));
         assert_eq!(probe_firmware(&MemRoot::new("t")).mode, FirmwareMode::Bios);
+    }
+
+    #[test]
+    fn impossible_counts_are_errors_naming_the_file_not_wrapped_values() {
+        // 2^54 kB is 2^64 bytes: one more than fits.
+        let mut root = MemRoot::new("t");
+        root.insert_file("proc/meminfo", format!("MemTotal: {} kB\n", 1u64 << 54));
+        let e = probe_memory(&root).unwrap_err().to_string();
+        assert!(e.contains("proc/meminfo") && e.contains("MemTotal"), "{e}");
+        root.insert_file("proc/meminfo", "MemTotal: 16000000 kB\n");
+        assert_eq!(
+            probe_memory(&root).expect("memory").total_bytes,
+            16_384_000_000
+        );
+
+        let mut root = MemRoot::new("t");
+        root.insert_file(
+            "proc/cpuinfo",
+            "processor : 0\nphysical id : 0\ncpu cores : 2147483647\n\n\
+             processor : 1\nphysical id : 1\ncpu cores : 2147483647\n",
+        );
+        let e = probe_cpu(&root).unwrap_err().to_string();
+        assert!(e.contains("proc/cpuinfo") && e.contains("cpu cores"), "{e}");
     }
 }
