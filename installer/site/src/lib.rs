@@ -23,6 +23,7 @@ mod semantic;
 pub mod size;
 mod values;
 mod walk;
+pub mod write;
 
 pub use diag::{render_all, render_with_source, Diagnostic, Severity};
 pub use disknames::looks_like_kernel_disk;
