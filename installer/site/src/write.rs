@@ -1,13 +1,21 @@
 //! The write side of the site file: a [`Site`] back to site-file TOML that [`crate::parse`]
-//! reads to an equal `Site` (positions aside). The guided installer saves its answers with it.
+//! reads to an equal `Site` (positions aside). The guided installer saves its answers with it;
+//! the join-keys maker ([`crate::joinkeys`]) writes its `[cluster]` table with the same pieces.
+//!
+//! The document is built with `toml_edit`, which lays out tables, inline tables and arrays and
+//! keeps comments; only string values are spelled here ([`quote`]), so saved files stay the
+//! bytes they have always been (toml_edit would pick literal strings for values holding `"`
+//! or `\`, and other escapes for some control characters).
 
 use crate::model::{
-    Cluster, DiskFilter, DiskRole, DiskSelector, Identify, NicSelector, PoolSettings, Site,
+    Cluster, DiskFilter, DiskRole, DiskSelector, Identify, NicSelector, Node, PoolSettings, Site,
     Upstream,
 };
 use std::fmt::Write as _;
+use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
-/// A TOML basic string, quoted and escaped.
+/// A TOML basic string, quoted and escaped: `"`, `\`, newline and tab by their short escapes,
+/// every other control character as `\uXXXX`.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -27,195 +35,255 @@ pub fn quote(s: &str) -> String {
     out
 }
 
-fn list<T: std::fmt::Display>(items: &[T]) -> String {
-    let v: Vec<String> = items.iter().map(|i| quote(&i.to_string())).collect();
-    format!("[{}]", v.join(", "))
+/// `s` as a TOML string value spelled by [`quote`].
+pub fn string(s: &str) -> Value {
+    // quote() always yields a valid basic string; toml_edit's own spelling is the fallback.
+    quote(s).parse().unwrap_or_else(|_| Value::from(s))
 }
 
-fn nic_selector(s: &NicSelector) -> String {
+/// A multi-line basic string (`"""` then a newline, `s`, `"""`) for PEM blocks, which read
+/// as they do in their own files. Falls back to [`string`] when `s` is not plain PEM text.
+pub fn multi_line(s: &str) -> Value {
+    let plain = s
+        .chars()
+        .all(|c| c == '\n' || !(c.is_control() || c == '"' || c == '\\'));
+    if !plain {
+        return string(s);
+    }
+    format!("\"\"\"\n{s}\"\"\"")
+        .parse()
+        .unwrap_or_else(|_| string(s))
+}
+
+/// `n` as a TOML integer; a count of bytes past TOML's integer range as its decimal digits in
+/// a string, which the size parser reads back.
+fn integer(n: u64) -> Value {
+    i64::try_from(n).map_or_else(|_| string(&n.to_string()), Value::from)
+}
+
+fn list<T: std::fmt::Display>(items: &[T]) -> Value {
+    Value::Array(items.iter().map(|i| string(&i.to_string())).collect())
+}
+
+fn inline<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    let mut t = InlineTable::new();
+    for (k, v) in pairs {
+        t.insert(k, v);
+    }
+    Value::InlineTable(t)
+}
+
+fn nic_selector(s: &NicSelector) -> Value {
     match s {
-        NicSelector::Mac(m) => format!("{{ mac = {} }}", quote(&m.to_string())),
-        NicSelector::Name(n) => format!("{{ name = {} }}", quote(n)),
-        NicSelector::Pci(p) => format!("{{ pci = {} }}", quote(p)),
-        NicSelector::Port(p) => format!("{{ port = {} }}", quote(p)),
+        NicSelector::Mac(m) => inline([("mac", string(&m.to_string()))]),
+        NicSelector::Name(n) => inline([("name", string(n))]),
+        NicSelector::Pci(p) => inline([("pci", string(p))]),
+        NicSelector::Port(p) => inline([("port", string(p))]),
     }
 }
 
-fn filter(f: &DiskFilter) -> String {
-    let mut parts = Vec::new();
-    let mut s = |k: &str, v: &Option<String>| {
+fn filter(f: &DiskFilter) -> Value {
+    let mut t = InlineTable::new();
+    for (k, v) in [
+        ("model", &f.model),
+        ("serial", &f.serial),
+        ("vendor", &f.vendor),
+        ("transport", &f.transport),
+    ] {
         if let Some(v) = v {
-            parts.push(format!("{k} = {}", quote(v)));
+            t.insert(k, string(v));
         }
-    };
-    s("model", &f.model);
-    s("serial", &f.serial);
-    s("vendor", &f.vendor);
-    s("transport", &f.transport);
+    }
     if let Some(n) = f.min_size {
-        parts.push(format!("min-size = {n}"));
+        t.insert("min-size", integer(n));
     }
     if let Some(n) = f.max_size {
-        parts.push(format!("max-size = {n}"));
+        t.insert("max-size", integer(n));
     }
     if let Some(r) = f.rotational {
-        parts.push(format!("rotational = {r}"));
+        t.insert("rotational", Value::from(r));
     }
-    parts.push(format!("count = {}", f.count));
-    format!("{{ {} }}", parts.join(", "))
+    t.insert("count", Value::from(i64::from(f.count)));
+    Value::InlineTable(t)
 }
 
-fn disk_selector(d: &DiskSelector) -> String {
+fn disk_selector(d: &DiskSelector) -> Value {
     match d {
-        DiskSelector::ById(v) => format!("{{ by-id = {} }}", quote(v)),
-        DiskSelector::Serial(v) => format!("{{ serial = {} }}", quote(v)),
-        DiskSelector::Wwn(v) => format!("{{ wwn = {} }}", quote(v)),
+        DiskSelector::ById(v) => inline([("by-id", string(v))]),
+        DiskSelector::Serial(v) => inline([("serial", string(v))]),
+        DiskSelector::Wwn(v) => inline([("wwn", string(v))]),
         DiskSelector::Filter(f) => filter(f),
     }
 }
 
-fn disk_role(out: &mut String, key: &str, r: &DiskRole) {
-    let _ = writeln!(out, "\n[node.{key}]");
+fn disk_role(r: &DiskRole) -> Item {
+    let mut t = Table::new();
     if !r.disks.is_empty() {
-        let v: Vec<String> = r.disks.iter().map(disk_selector).collect();
-        let _ = writeln!(out, "disks = [{}]", v.join(", "));
+        t["disks"] = Item::Value(Value::Array(r.disks.iter().map(disk_selector).collect()));
         // Only with disks: with the profile's hints the parser ignores (and warns about) it.
-        let _ = writeln!(out, "layout = {}", quote(r.layout.as_str()));
+        t["layout"] = Item::Value(string(r.layout.as_str()));
     }
-    let _ = writeln!(out, "wipe = {}", r.wipe);
+    t["wipe"] = Item::Value(Value::from(r.wipe));
+    Item::Table(t)
 }
 
-fn pool(out: &mut String, key: &str, p: &PoolSettings) {
-    let _ = writeln!(out, "\n[storage.{key}]");
-    let _ = writeln!(out, "name = {}", quote(&p.name));
-    let _ = writeln!(out, "ashift = {}", p.ashift);
-    let _ = writeln!(out, "compression = {}", quote(&p.compression));
-    let _ = writeln!(out, "atime = {}", p.atime);
-    let _ = writeln!(out, "xattr = {}", quote(&p.xattr));
-    let _ = writeln!(out, "autotrim = {}", p.autotrim);
-    let _ = writeln!(out, "compatibility = {}", quote(&p.compatibility));
+fn pool(p: &PoolSettings) -> Item {
+    let mut t = Table::new();
+    t["name"] = Item::Value(string(&p.name));
+    t["ashift"] = Item::Value(Value::from(i64::from(p.ashift)));
+    t["compression"] = Item::Value(string(&p.compression));
+    t["atime"] = Item::Value(Value::from(p.atime));
+    t["xattr"] = Item::Value(string(&p.xattr));
+    t["autotrim"] = Item::Value(Value::from(p.autotrim));
+    t["compatibility"] = Item::Value(string(&p.compatibility));
+    Item::Table(t)
 }
 
-/// The site as site-file TOML, every value explicit, under `comment` (its lines become `# `
-/// comment lines, then a blank line). Secrets appear only as the crypt hash.
-pub fn site_file(site: &Site, comment: &str) -> String {
-    let mut o = String::new();
-    for line in comment.lines() {
-        let _ = writeln!(o, "#{}{line}", if line.is_empty() { "" } else { " " });
-    }
-    if !comment.is_empty() {
-        o.push('\n');
-    }
-    let _ = writeln!(o, "version = {}", site.version);
+/// `[site]`, `[credentials]` and `[network]` with its `[network.upstream]`.
+fn site_tables(doc: &mut DocumentMut, site: &Site) {
     let s = &site.site;
-    let _ = writeln!(o, "\n[site]");
-    let _ = writeln!(o, "name = {}", quote(&s.name));
-    let _ = writeln!(o, "domain = {}", quote(&s.domain));
-    let _ = writeln!(o, "internal-domain = {}", quote(&s.internal_domain));
-    let _ = writeln!(o, "admin-email = {}", quote(&s.admin_email));
-    let _ = writeln!(o, "timezone = {}", quote(&s.timezone));
-    let _ = writeln!(o, "keyboard = {}", quote(&s.keyboard));
-    let _ = writeln!(o, "country = {}", quote(&s.country));
+    let mut t = Table::new();
+    t["name"] = Item::Value(string(&s.name));
+    t["domain"] = Item::Value(string(&s.domain));
+    t["internal-domain"] = Item::Value(string(&s.internal_domain));
+    t["admin-email"] = Item::Value(string(&s.admin_email));
+    t["timezone"] = Item::Value(string(&s.timezone));
+    t["keyboard"] = Item::Value(string(&s.keyboard));
+    t["country"] = Item::Value(string(&s.country));
+    doc["site"] = Item::Table(t);
 
     let c = &site.credentials;
-    let _ = writeln!(o, "\n[credentials]");
-    let _ = writeln!(o, "root-password-hash = {}", quote(&c.root_password_hash));
-    let _ = writeln!(o, "ssh-keys = {}", list(&c.ssh_keys));
+    let mut t = Table::new();
+    t["root-password-hash"] = Item::Value(string(&c.root_password_hash));
+    t["ssh-keys"] = Item::Value(list(&c.ssh_keys));
+    doc["credentials"] = Item::Table(t);
 
     let n = &site.network;
-    let _ = writeln!(o, "\n[network]");
-    let _ = writeln!(o, "management = {}", quote(&n.management.to_string()));
-    let _ = writeln!(o, "firewall = {}", quote(&n.firewall.to_string()));
-    let _ = writeln!(o, "dns = {}", list(&n.dns));
-    let _ = writeln!(o, "lan-bridge = {}", quote(&n.lan_bridge));
-    let _ = writeln!(o, "wan-bridge = {}", quote(&n.wan_bridge));
-    let _ = writeln!(o, "\n[network.upstream]");
+    let mut t = Table::new();
+    t["management"] = Item::Value(string(&n.management.to_string()));
+    t["firewall"] = Item::Value(string(&n.firewall.to_string()));
+    t["dns"] = Item::Value(list(&n.dns));
+    t["lan-bridge"] = Item::Value(string(&n.lan_bridge));
+    t["wan-bridge"] = Item::Value(string(&n.wan_bridge));
+    let mut up = Table::new();
     match &n.upstream {
-        Upstream::Dhcp => {
-            let _ = writeln!(o, "mode = \"dhcp\"");
-        }
+        Upstream::Dhcp => up["mode"] = Item::Value(string("dhcp")),
         Upstream::Static {
             address,
             gateway,
             dns,
         } => {
-            let _ = writeln!(o, "mode = \"static\"");
-            let _ = writeln!(o, "address = {}", quote(&address.to_string()));
-            let _ = writeln!(o, "gateway = {}", quote(&gateway.to_string()));
-            let _ = writeln!(o, "dns = {}", list(dns));
+            up["mode"] = Item::Value(string("static"));
+            up["address"] = Item::Value(string(&address.to_string()));
+            up["gateway"] = Item::Value(string(&gateway.to_string()));
+            up["dns"] = Item::Value(list(dns));
         }
     }
+    t["upstream"] = Item::Table(up);
+    doc["network"] = Item::Table(t);
+}
 
-    let _ = writeln!(o, "\n[cluster]");
-    let _ = writeln!(o, "name = {}", quote(&site.cluster.name));
-    // The first boot's join settings (docs/first-boot.md) are kept as loaded: the join secret
-    // stays the one the other nodes' copies of the file carry.
-    if let Some(secret) = &site.cluster.join_secret {
-        let _ = writeln!(o, "join-secret = {}", quote(secret));
+/// `[cluster]`. The first boot's join settings (docs/first-boot.md) are kept as loaded: the
+/// join secret stays the one the other nodes' copies of the file carry.
+fn cluster_table(c: &Cluster) -> Item {
+    let mut t = Table::new();
+    t["name"] = Item::Value(string(&c.name));
+    for (k, v) in [
+        ("join-secret", &c.join_secret),
+        ("primary-fingerprint", &c.primary_fingerprint),
+        ("primary-certificate", &c.primary_certificate),
+        ("primary-key", &c.primary_key),
+    ] {
+        if let Some(v) = v {
+            t[k] = Item::Value(string(v));
+        }
     }
-    if let Some(fp) = &site.cluster.primary_fingerprint {
-        let _ = writeln!(o, "primary-fingerprint = {}", quote(fp));
+    if c.join_wait_minutes != Cluster::default().join_wait_minutes {
+        t["join-wait-minutes"] = Item::Value(Value::from(i64::from(c.join_wait_minutes)));
     }
-    if let Some(cert) = &site.cluster.primary_certificate {
-        let _ = writeln!(o, "primary-certificate = {}", quote(cert));
-    }
-    if let Some(key) = &site.cluster.primary_key {
-        let _ = writeln!(o, "primary-key = {}", quote(key));
-    }
-    if site.cluster.join_wait_minutes != Cluster::default().join_wait_minutes {
-        let _ = writeln!(o, "join-wait-minutes = {}", site.cluster.join_wait_minutes);
-    }
+    Item::Table(t)
+}
 
-    pool(&mut o, "rpool", &site.storage.rpool);
-    pool(&mut o, "tank1", &site.storage.tank1);
-    pool(&mut o, "tank2", &site.storage.tank2);
+/// One `[[node]]` with its disk roles.
+fn node_table(node: &Node) -> Table {
+    let mut t = Table::new();
+    t["name"] = Item::Value(string(&node.name));
+    t["id"] = Item::Value(Value::from(i64::from(node.id)));
+    t["role"] = Item::Value(string(node.role.as_str()));
+    if let Some(p) = &node.profile {
+        t["profile"] = Item::Value(string(p));
+    }
+    let identify = match &node.identify {
+        Identify::Explicit => None,
+        Identify::Mac(m) => Some(inline([("mac", string(&m.to_string()))])),
+        Identify::DmiSerial(s) => Some(inline([("dmi-serial", string(s))])),
+        Identify::Profile { profile, index } => Some(inline([
+            ("profile", string(profile)),
+            ("index", Value::from(i64::from(*index))),
+        ])),
+    };
+    if let Some(v) = identify {
+        t["identify"] = Item::Value(v);
+    }
+    t["address"] = Item::Value(string(&node.address.to_string()));
+    t["replace"] = Item::Value(Value::from(node.replace));
+    if let Some(fp) = &node.api_fingerprint {
+        t["api-fingerprint"] = Item::Value(string(fp));
+    }
+    let mut nics = InlineTable::new();
+    if let Some(w) = &node.nics.wan {
+        nics.insert("wan", nic_selector(w));
+    }
+    if let Some(l) = &node.nics.lan {
+        nics.insert("lan", nic_selector(l));
+    }
+    if !nics.is_empty() {
+        t["nics"] = Item::Value(Value::InlineTable(nics));
+    }
+    t["boot"] = disk_role(&node.boot);
+    if let Some(r) = &node.tank1 {
+        t["tank1"] = disk_role(r);
+    }
+    if let Some(r) = &node.tank2 {
+        t["tank2"] = disk_role(r);
+    }
+    t
+}
 
+/// `text` as `# ` comment lines (a bare `#` for an empty line).
+pub fn comment_lines(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let _ = writeln!(out, "#{}{line}", if line.is_empty() { "" } else { " " });
+    }
+    out
+}
+
+/// The site as site-file TOML, every value explicit, under `comment` (its lines become `# `
+/// comment lines, then a blank line). Secrets appear only as the crypt hash.
+pub fn site_file(site: &Site, comment: &str) -> String {
+    let mut doc = DocumentMut::new();
+    doc["version"] = Item::Value(Value::from(i64::from(site.version)));
+    if !comment.is_empty() {
+        if let Some(mut key) = doc.as_table_mut().key_mut("version") {
+            key.leaf_decor_mut()
+                .set_prefix(format!("{}\n", comment_lines(comment)));
+        }
+    }
+    site_tables(&mut doc, site);
+    doc["cluster"] = cluster_table(&site.cluster);
+    let mut storage = Table::new();
+    storage.set_implicit(true);
+    storage["rpool"] = pool(&site.storage.rpool);
+    storage["tank1"] = pool(&site.storage.tank1);
+    storage["tank2"] = pool(&site.storage.tank2);
+    doc["storage"] = Item::Table(storage);
+    let mut nodes = ArrayOfTables::new();
     for node in &site.nodes {
-        let _ = writeln!(o, "\n[[node]]");
-        let _ = writeln!(o, "name = {}", quote(&node.name));
-        let _ = writeln!(o, "id = {}", node.id);
-        let _ = writeln!(o, "role = {}", quote(node.role.as_str()));
-        if let Some(p) = &node.profile {
-            let _ = writeln!(o, "profile = {}", quote(p));
-        }
-        match &node.identify {
-            Identify::Explicit => {}
-            Identify::Mac(m) => {
-                let _ = writeln!(o, "identify = {{ mac = {} }}", quote(&m.to_string()));
-            }
-            Identify::DmiSerial(s) => {
-                let _ = writeln!(o, "identify = {{ dmi-serial = {} }}", quote(s));
-            }
-            Identify::Profile { profile, index } => {
-                let _ = writeln!(
-                    o,
-                    "identify = {{ profile = {}, index = {index} }}",
-                    quote(profile)
-                );
-            }
-        }
-        let _ = writeln!(o, "address = {}", quote(&node.address.to_string()));
-        let _ = writeln!(o, "replace = {}", node.replace);
-        if let Some(fp) = &node.api_fingerprint {
-            let _ = writeln!(o, "api-fingerprint = {}", quote(fp));
-        }
-        let mut nics = Vec::new();
-        if let Some(w) = &node.nics.wan {
-            nics.push(format!("wan = {}", nic_selector(w)));
-        }
-        if let Some(l) = &node.nics.lan {
-            nics.push(format!("lan = {}", nic_selector(l)));
-        }
-        if !nics.is_empty() {
-            let _ = writeln!(o, "nics = {{ {} }}", nics.join(", "));
-        }
-        disk_role(&mut o, "boot", &node.boot);
-        if let Some(t) = &node.tank1 {
-            disk_role(&mut o, "tank1", t);
-        }
-        if let Some(t) = &node.tank2 {
-            disk_role(&mut o, "tank2", t);
-        }
+        nodes.push(node_table(node));
     }
-    o
+    if !nodes.is_empty() {
+        doc["node"] = Item::ArrayOfTables(nodes);
+    }
+    doc.to_string()
 }
