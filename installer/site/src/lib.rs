@@ -10,6 +10,7 @@ mod build_disks;
 mod check;
 pub mod copy;
 mod creds;
+pub mod date;
 pub mod diag;
 mod disknames;
 pub mod docs;
