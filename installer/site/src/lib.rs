@@ -15,6 +15,7 @@ pub mod diag;
 mod disknames;
 pub mod docs;
 pub mod glob;
+pub mod joinkeys;
 pub mod manifest;
 pub mod model;
 mod net;
