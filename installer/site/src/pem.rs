@@ -3,6 +3,11 @@
 //! business of whoever installs them (pveproxy).
 //!
 //! Messages about a private key never quote any of its text.
+//!
+//! The armour is read here, not with rustls-pki-types' PEM reader (which the agent uses):
+//! that reader skips blocks whose label it does not know, such as `ENCRYPTED PRIVATE KEY`,
+//! and its errors do not say which part of a pasted block is wrong; both are what the
+//! messages below are for. The base64 between the lines is the `base64` crate's.
 
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
