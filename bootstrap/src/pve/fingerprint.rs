@@ -3,7 +3,6 @@
 //! `POST /cluster/config/join` expects them.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// SHA-256 fingerprint of an X.509 certificate (its DER encoding).
@@ -35,7 +34,7 @@ impl Fingerprint {
 
     /// The fingerprint of a DER-encoded certificate.
     pub fn of_der(der: &[u8]) -> Fingerprint {
-        Fingerprint(Sha256::digest(der).into())
+        Fingerprint(tappaas_site::pem::fingerprint_bytes(der))
     }
 
     /// The fingerprint of the first certificate in a PEM file (as `pve-ssl.pem`,

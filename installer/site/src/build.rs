@@ -310,45 +310,13 @@ impl Builder<'_> {
         // A profile that was given but refused still counts: "no profile" errors would only
         // repeat the profile's own error.
         let has_profile = profile.is_some() || t.has("profile");
-        let address = match t.ip("address") {
-            Some(ip) => ip,
-            None => {
-                let computed = net.management.nth(9 + u32::from(id));
-                let bad = t.has("address")
-                    || self.meta.bad(&format!("{p}.id"))
-                    || self.meta.bad("network.management");
-                if bad || computed.is_none() {
-                    if !bad {
-                        self.diags.err_hint(t.pos, &format!("{p}.address"),
-                            format!("no default address: {} has no address {} (9 + id {id})", net.management, 9 + u32::from(id)),
-                            "set address = \"...\" for this node, or use a larger management network");
-                    }
-                    self.meta.poison(&format!("{p}.address"));
-                }
-                computed.unwrap_or(Ipv4Addr::UNSPECIFIED)
-            }
-        };
+        let address = self.node_address(t, id, net);
         let empty = Tbl {
             pos: t.pos,
             path: format!("{p}.boot"),
             ..Tbl::default()
         };
-        let nics = t
-            .table("nics")
-            .map(|n| NicRoles {
-                wan: self.nic(n, "wan", has_profile),
-                lan: self.nic(n, "lan", has_profile),
-            })
-            .unwrap_or_default();
-        if let (Some(w), Some(l)) = (&nics.wan, &nics.lan) {
-            if w == l {
-                self.diags.err(
-                    t.table("nics").map_or(t.pos, |n| n.pos_of("lan")),
-                    &format!("{p}.nics.lan"),
-                    "wan and lan name the same NIC; the node needs two different ports",
-                );
-            }
-        }
+        let nics = self.node_nics(t, has_profile);
         let boot_t = t.table("boot").unwrap_or(&empty);
         let boot = self.role(boot_t, "boot", has_profile);
         let tank1 = t.table("tank1").map(|d| self.role(d, "tank1", has_profile));
@@ -368,6 +336,51 @@ impl Builder<'_> {
             api_fingerprint: t.str("api-fingerprint").map(String::from),
             pos: t.pos,
         }
+    }
+
+    /// The node's address: given, or the management network's 9 + id-th.
+    fn node_address(&mut self, t: &Tbl, id: u8, net: &Network) -> Ipv4Addr {
+        let p = &t.path;
+        match t.ip("address") {
+            Some(ip) => ip,
+            None => {
+                let computed = net.management.nth(9 + u32::from(id));
+                let bad = t.has("address")
+                    || self.meta.bad(&format!("{p}.id"))
+                    || self.meta.bad("network.management");
+                if bad || computed.is_none() {
+                    if !bad {
+                        self.diags.err_hint(t.pos, &format!("{p}.address"),
+                            format!("no default address: {} has no address {} (9 + id {id})", net.management, 9 + u32::from(id)),
+                            "set address = \"...\" for this node, or use a larger management network");
+                    }
+                    self.meta.poison(&format!("{p}.address"));
+                }
+                computed.unwrap_or(Ipv4Addr::UNSPECIFIED)
+            }
+        }
+    }
+
+    /// The node's WAN and LAN ports, which must differ.
+    fn node_nics(&mut self, t: &Tbl, has_profile: bool) -> NicRoles {
+        let p = &t.path;
+        let nics = t
+            .table("nics")
+            .map(|n| NicRoles {
+                wan: self.nic(n, "wan", has_profile),
+                lan: self.nic(n, "lan", has_profile),
+            })
+            .unwrap_or_default();
+        if let (Some(w), Some(l)) = (&nics.wan, &nics.lan) {
+            if w == l {
+                self.diags.err(
+                    t.table("nics").map_or(t.pos, |n| n.pos_of("lan")),
+                    &format!("{p}.nics.lan"),
+                    "wan and lan name the same NIC; the node needs two different ports",
+                );
+            }
+        }
+        nics
     }
 
     fn identify(&mut self, node: &Tbl) -> Identify {

@@ -46,6 +46,25 @@ pub struct Site {
     pub nodes: Vec<Node>,
 }
 
+impl Site {
+    /// The site with every position cleared: two sites that differ only in where their
+    /// values stood in a file compare equal.
+    pub fn without_positions(&self) -> Site {
+        let mut s = self.clone();
+        for n in &mut s.nodes {
+            n.pos = Pos::default();
+            n.boot.pos = Pos::default();
+            if let Some(t) = &mut n.tank1 {
+                t.pos = Pos::default();
+            }
+            if let Some(t) = &mut n.tank2 {
+                t.pos = Pos::default();
+            }
+        }
+        s
+    }
+}
+
 /// `[site]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteInfo {

@@ -3,7 +3,15 @@
 //! business of whoever installs them (pveproxy).
 //!
 //! Messages about a private key never quote any of its text.
+//!
+//! The armour is read here, not with rustls-pki-types' PEM reader (which the agent uses):
+//! that reader skips blocks whose label it does not know, such as `ENCRYPTED PRIVATE KEY`,
+//! and its errors do not say which part of a pasted block is wrong; both are what the
+//! messages below are for. The base64 between the lines is the `base64` crate's.
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 /// Labels accepted for the primary's private key: PKCS#8 (what `openssl genpkey` and rcgen
@@ -40,38 +48,19 @@ pub fn decode_one(text: &str) -> Result<(String, Vec<u8>), String> {
     Ok((label.to_string(), der))
 }
 
-/// Decodes standard base64 (RFC 4648, `=` padding), ignoring whitespace.
+/// Standard base64 (RFC 4648) with `=` padding required, as PEM and OpenSSH write it.
+/// Unused low bits of the last character are ignored, as OpenSSL does.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Decodes standard base64, ignoring whitespace; `None` when malformed.
 pub(crate) fn base64(s: &str) -> Option<Vec<u8>> {
     let chars: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if !chars.len().is_multiple_of(4) {
-        return None;
-    }
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(chars.len() / 4 * 3);
-    let quads = chars.chunks(4).count();
-    for (i, q) in chars.chunks(4).enumerate() {
-        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && i + 1 != quads) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &q[..4 - pad] {
-            n = (n << 6) | val(c)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..4 - pad]);
-    }
-    Some(out)
+    BASE64.decode(chars).ok()
 }
 
 /// The DER of a PEM `CERTIFICATE` block, or what is wrong with it.
@@ -117,9 +106,14 @@ pub fn key_belongs_to_certificate(cert: &str, key: &str) -> Option<bool> {
     Some(der.windows(spki.len()).any(|w| w == spki.as_slice()))
 }
 
+/// The SHA-256 digest of a DER certificate: what Proxmox's fingerprints are made of.
+pub fn fingerprint_bytes(der: &[u8]) -> [u8; 32] {
+    Sha256::digest(der).into()
+}
+
 /// The SHA-256 fingerprint of DER bytes as Proxmox shows it: upper-case hex pairs joined by `:`.
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
+    fingerprint_bytes(der)
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()

@@ -389,20 +389,27 @@ fn duplicates(site: &Site, meta: &Meta, d: &mut Diags) {
 }
 
 fn addresses(site: &Site, meta: &Meta, d: &mut Diags) {
-    let net = &site.network;
-    let mgmt = net.management;
     if meta.bad("network.management") {
         return;
     }
-    let special = |ip: Ipv4Addr| -> Option<&'static str> {
-        if ip == mgmt.addr {
-            Some("the network address")
-        } else if ip == mgmt.broadcast() {
-            Some("the broadcast address")
-        } else {
-            None
-        }
-    };
+    firewall_address(&site.network, meta, d);
+    node_addresses(site, meta, d);
+    upstream_addresses(&site.network, meta, d);
+}
+
+/// What `ip` is when it is the network or broadcast address of `mgmt`, which no host may be.
+fn special(mgmt: Ipv4Net, ip: Ipv4Addr) -> Option<&'static str> {
+    if ip == mgmt.addr {
+        Some("the network address")
+    } else if ip == mgmt.broadcast() {
+        Some("the broadcast address")
+    } else {
+        None
+    }
+}
+
+fn firewall_address(net: &Network, meta: &Meta, d: &mut Diags) {
+    let mgmt = net.management;
     if !meta.bad("network.firewall") {
         let p = "network.firewall";
         if !mgmt.contains(net.firewall) {
@@ -418,7 +425,7 @@ fn addresses(site: &Site, meta: &Meta, d: &mut Diags) {
                     mgmt.nth(1).unwrap_or(mgmt.addr)
                 ),
             );
-        } else if let Some(what) = special(net.firewall) {
+        } else if let Some(what) = special(mgmt, net.firewall) {
             d.err(
                 meta.pos(p),
                 p,
@@ -426,6 +433,11 @@ fn addresses(site: &Site, meta: &Meta, d: &mut Diags) {
             );
         }
     }
+}
+
+fn node_addresses(site: &Site, meta: &Meta, d: &mut Diags) {
+    let net = &site.network;
+    let mgmt = net.management;
     for (i, n) in site.nodes.iter().enumerate() {
         let p = format!("node[{i}].address");
         if meta.bad(&p) {
@@ -446,7 +458,7 @@ fn addresses(site: &Site, meta: &Meta, d: &mut Diags) {
                 ),
                 format!("use an address in {mgmt}"),
             );
-        } else if let Some(what) = special(n.address) {
+        } else if let Some(what) = special(mgmt, n.address) {
             d.err(
                 meta.pos(&p),
                 &p,
@@ -461,6 +473,10 @@ fn addresses(site: &Site, meta: &Meta, d: &mut Diags) {
             );
         }
     }
+}
+
+fn upstream_addresses(net: &Network, meta: &Meta, d: &mut Diags) {
+    let mgmt = net.management;
     if let Upstream::Static {
         address, gateway, ..
     } = &net.upstream

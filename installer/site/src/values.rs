@@ -116,291 +116,331 @@ const POOL_RESERVED: &[&str] = &[
 /// stripped).
 pub(crate) fn string(kind: StrKind, s: &str, opts: &ParseOptions) -> Check<String> {
     match kind {
-        StrKind::SiteName | StrKind::Hostname => {
-            let what = if kind == StrKind::SiteName {
-                "site name"
-            } else {
-                "host name"
-            };
-            if is_label(s, false) && s.starts_with(|c: char| c.is_ascii_lowercase()) {
-                Check::Ok(s.to_string())
-            } else if is_label(s, false) {
-                err_hint(
-                    format!("{what} `{s}` must start with a letter"),
-                    format!("e.g. \"tappaas-{s}\""),
-                )
-            } else {
-                lower_hint(what, s)
-            }
-        }
+        StrKind::SiteName => host_label("site name", s),
+        StrKind::Hostname => host_label("host name", s),
         StrKind::DnsName => dns_name(s),
-        StrKind::Email => match s.split_once('@') {
-            Some((local, domain))
-                if !local.is_empty()
-                    && !local.contains(char::is_whitespace)
-                    && !domain.contains('@')
-                    && matches!(dns_name(domain), Check::Ok(_)) =>
-            {
-                Check::Ok(s.to_string())
-            }
-            _ => err_hint(
-                format!("`{s}` is not an e-mail address"),
-                "write e.g. \"it@acme.example\"",
-            ),
-        },
+        StrKind::Email => email(s),
         StrKind::Timezone => timezone(s),
-        StrKind::Keyboard => {
-            let ok = |p: &str, n: std::ops::RangeInclusive<usize>| {
-                n.contains(&p.len())
-                    && p.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            };
-            let mut parts = s.splitn(2, '-');
-            let base = parts.next().unwrap_or("");
-            if ok(base, 2..=3) && parts.next().is_none_or(|v| ok(v, 2..=12)) {
-                Check::Ok(s.to_string())
-            } else {
-                err_hint(
-                    format!("`{s}` is not a keyboard layout"),
-                    "e.g. \"us\", \"dk\", \"de-ch\"",
-                )
-            }
-        }
-        StrKind::Country => {
-            if s.eq_ignore_ascii_case("uk") {
-                err_hint(
-                    "`uk` is not an ISO 3166 country code",
-                    "the United Kingdom is \"gb\"",
-                )
-            } else if s.len() == 2 && s.chars().all(|c| c.is_ascii_alphabetic()) {
-                Check::Ok(s.to_ascii_lowercase())
-            } else {
-                err_hint(
-                    format!("`{s}` is not a two-letter country code"),
-                    "e.g. \"dk\", \"de\", \"us\"",
-                )
-            }
-        }
+        StrKind::Keyboard => keyboard(s),
+        StrKind::Country => country(s),
         StrKind::CryptHash => creds::crypt_hash(s),
         StrKind::SshKey => creds::ssh_key(s),
-        StrKind::ClusterName => {
-            if s.len() > 15 {
-                err_hint(
-                    format!(
-                        "cluster name `{s}` has {} characters; Proxmox allows at most 15",
-                        s.chars().count()
-                    ),
-                    format!(
-                        "e.g. \"{}\"",
-                        s.chars()
-                            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                            .take(15)
-                            .collect::<String>()
-                    ),
-                )
-            } else if is_label(s, true) {
-                Check::Ok(s.to_string())
-            } else {
-                err_hint(
-                    format!("`{s}` is not a valid cluster name"),
-                    "letters, digits and '-' (not at either end), at most 15 characters",
-                )
-            }
-        }
-        StrKind::IfName => {
-            if s.starts_with('/') {
-                err_hint(
-                    format!("`{s}` is a path, not an interface name"),
-                    "write the name only, e.g. \"enp1s0\"",
-                )
-            } else if s.is_empty()
-                || s.len() > 15
-                || s == "."
-                || s == ".."
-                || s.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
-            {
-                err(format!("`{s}` is not a Linux interface name (1 to 15 characters, no '/', ':' or blanks)"))
-            } else {
-                Check::Ok(s.to_string())
-            }
-        }
-        StrKind::ProfileId => {
-            if s.is_empty()
-                || !s
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                return err(format!(
-                    "`{s}` is not a profile id (letters, digits, '-', '_', '.')"
-                ));
-            }
-            if opts.known_profiles.is_empty() || opts.known_profiles.iter().any(|p| p == s) {
-                return Check::Ok(s.to_string());
-            }
-            let hint = match did_you_mean(s, opts.known_profiles.iter().map(String::as_str)) {
-                Some(best) => format!("did you mean \"{best}\"?"),
-                None => format!("known profiles: {}", opts.known_profiles.join(", ")),
-            };
-            err_hint(format!("unknown hardware profile `{s}`"), hint)
-        }
+        StrKind::ClusterName => cluster_name(s),
+        StrKind::IfName => if_name(s),
+        StrKind::ProfileId => profile_id(s, opts),
         StrKind::PoolName => pool_name(s),
-        StrKind::Compression => {
-            let level =
-                |rest: &str, max: u32| rest.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n));
-            let ok = matches!(
-                s,
-                "on" | "off" | "lz4" | "zle" | "lzjb" | "gzip" | "zstd" | "zstd-fast"
-            ) || s.strip_prefix("gzip-").is_some_and(|r| level(r, 9))
-                || s.strip_prefix("zstd-fast-").is_some_and(|r| level(r, 1000))
-                || s.strip_prefix("zstd-").is_some_and(|r| level(r, 19));
-            if ok {
-                Check::Ok(s.to_string())
-            } else {
-                err_hint(
-                    format!("`{s}` is not a ZFS compression"),
-                    "use \"lz4\" (default), \"zstd\" or \"zstd-3\"",
-                )
-            }
-        }
-        StrKind::Compatibility => {
-            if !s.is_empty()
-                && s.split(',').all(|p| {
-                    !p.is_empty()
-                        && p.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                })
-            {
-                Check::Ok(s.to_string())
-            } else {
-                err_hint(
-                    format!("`{s}` is not a ZFS compatibility value"),
-                    "\"off\", \"legacy\" or feature-set names such as \"openzfs-2.1-linux\"",
-                )
-            }
-        }
+        StrKind::Compression => compression(s),
+        StrKind::Compatibility => compatibility(s),
         StrKind::ById => by_id(s),
-        StrKind::Serial => {
-            if looks_like_kernel_disk(s) {
-                return err_hint(KERNEL_NAME_WHY, KERNEL_NAME_HINT);
-            }
-            if s.trim().is_empty() {
-                return err("empty serial");
-            }
-            glob(s)
-        }
+        StrKind::Serial => serial(s),
         StrKind::Wwn => wwn(s),
         StrKind::Glob => glob(s),
-        StrKind::Transport => {
-            if is_glob(s) {
-                return glob(s);
-            }
-            if TRANSPORTS.contains(&s) {
-                return Check::Ok(s.to_string());
-            }
-            if matches!(s.to_ascii_lowercase().as_str(), "ssd" | "hdd") {
-                return err_hint(
-                    format!("`{s}` is not a transport"),
-                    "say rotational = false (SSD) or rotational = true (HDD) instead",
-                );
-            }
-            match enumerated(s, TRANSPORTS) {
-                Check::Err(m, h) => Check::Err(m, h),
-                other => other,
-            }
+        StrKind::Transport => transport(s),
+        StrKind::Pci => pci(s),
+        StrKind::Port => trimmed(s),
+        StrKind::DmiSerial => dmi_serial(s),
+        StrKind::JoinSecret => join_secret(s),
+        StrKind::Fingerprint => fingerprint(s),
+        StrKind::Certificate => certificate(s),
+        StrKind::PrivateKey => private_key(s),
+    }
+}
+
+/// A site or host name (`what`): a lower-case DNS label starting with a letter.
+fn host_label(what: &str, s: &str) -> Check<String> {
+    if is_label(s, false) && s.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Check::Ok(s.to_string())
+    } else if is_label(s, false) {
+        err_hint(
+            format!("{what} `{s}` must start with a letter"),
+            format!("e.g. \"tappaas-{s}\""),
+        )
+    } else {
+        lower_hint(what, s)
+    }
+}
+
+fn email(s: &str) -> Check<String> {
+    match s.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && !local.contains(char::is_whitespace)
+                && !domain.contains('@')
+                && matches!(dns_name(domain), Check::Ok(_)) =>
+        {
+            Check::Ok(s.to_string())
         }
-        StrKind::Pci => {
-            let low = s.to_ascii_lowercase();
-            let full = if low.len() == 7 {
-                format!("0000:{low}")
-            } else {
-                low
-            };
-            let b = full.as_bytes();
-            let hex = |r: std::ops::Range<usize>| {
-                b.get(r)
-                    .is_some_and(|x| x.iter().all(u8::is_ascii_hexdigit))
-            };
-            if b.len() == 12
-                && hex(0..4)
-                && b[4] == b':'
-                && hex(5..7)
-                && b[7] == b':'
-                && hex(8..10)
-                && b[10] == b'.'
-                && (b'0'..=b'7').contains(&b[11])
-            {
-                Check::Ok(full)
-            } else {
-                err_hint(
-                    format!("`{s}` is not a PCI address"),
-                    "write it as lspci -D prints it: \"0000:01:00.0\"",
-                )
-            }
-        }
-        StrKind::Port | StrKind::DmiSerial => {
-            let t = s.trim();
-            if t.is_empty() {
-                return err("empty value");
-            }
-            if kind == StrKind::DmiSerial
-                && DMI_PLACEHOLDERS.contains(&t.to_ascii_lowercase().as_str())
-            {
-                return Check::Warn(t.to_string(),
-                    format!("`{t}` is a placeholder many vendors ship instead of a real serial; several machines may report it"),
-                    Some("identify this node by { mac = \"...\" } instead".into()));
-            }
-            Check::Ok(t.to_string())
-        }
-        StrKind::JoinSecret => {
-            if s.chars().count() < 16 {
-                // Never echo a secret back in a message.
-                err_hint(
-                    format!(
-                        "the join secret has {} characters; at least 16 are needed",
-                        s.chars().count()
-                    ),
-                    "make one with `openssl rand -base64 24`",
-                )
-            } else if !s.chars().all(|c| c.is_ascii_graphic()) {
-                err_hint(
-                    "the join secret holds blanks or characters outside printable ASCII",
-                    "make one with `openssl rand -base64 24`",
-                )
-            } else {
-                Check::Ok(s.to_string())
-            }
-        }
-        StrKind::Fingerprint => {
-            let t = s.trim();
-            let parts: Vec<&str> = t.split(':').collect();
-            if parts.len() == 32
-                && parts
-                    .iter()
-                    .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
-            {
-                Check::Ok(t.to_ascii_uppercase())
-            } else {
-                err_hint(
-                    format!("`{t}` is not a SHA-256 fingerprint"),
-                    "32 hex pairs separated by ':', as `tappaas-bootstrap fingerprint` or `pvenode cert info` prints it",
-                )
-            }
-        }
-        StrKind::Certificate => match crate::pem::certificate_der(s) {
-            Ok(_) => Check::Ok(pem_text(s)),
-            Err(why) => err_hint(
-                format!("the certificate {why}"),
-                "paste the whole PEM file, `-----BEGIN CERTIFICATE-----` to `-----END CERTIFICATE-----`, in a \"\"\"multi-line string\"\"\"; `tappaas-installer join-keys` makes one",
+        _ => err_hint(
+            format!("`{s}` is not an e-mail address"),
+            "write e.g. \"it@acme.example\"",
+        ),
+    }
+}
+
+fn keyboard(s: &str) -> Check<String> {
+    let ok = |p: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&p.len())
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    let mut parts = s.splitn(2, '-');
+    let base = parts.next().unwrap_or("");
+    if ok(base, 2..=3) && parts.next().is_none_or(|v| ok(v, 2..=12)) {
+        Check::Ok(s.to_string())
+    } else {
+        err_hint(
+            format!("`{s}` is not a keyboard layout"),
+            "e.g. \"us\", \"dk\", \"de-ch\"",
+        )
+    }
+}
+
+fn country(s: &str) -> Check<String> {
+    if s.eq_ignore_ascii_case("uk") {
+        err_hint(
+            "`uk` is not an ISO 3166 country code",
+            "the United Kingdom is \"gb\"",
+        )
+    } else if s.len() == 2 && s.chars().all(|c| c.is_ascii_alphabetic()) {
+        Check::Ok(s.to_ascii_lowercase())
+    } else {
+        err_hint(
+            format!("`{s}` is not a two-letter country code"),
+            "e.g. \"dk\", \"de\", \"us\"",
+        )
+    }
+}
+
+fn cluster_name(s: &str) -> Check<String> {
+    if s.len() > 15 {
+        err_hint(
+            format!(
+                "cluster name `{s}` has {} characters; Proxmox allows at most 15",
+                s.chars().count()
             ),
-        },
-        // Never echo the key back in a message.
-        StrKind::PrivateKey => match crate::pem::check_private_key(s) {
-            Ok(()) => Check::Ok(pem_text(s)),
-            Err(why) => err_hint(
-                format!("the private key {why}"),
-                "paste the whole PEM key file, `-----BEGIN PRIVATE KEY-----` to `-----END PRIVATE KEY-----`, in a \"\"\"multi-line string\"\"\"; `tappaas-installer join-keys` makes one",
+            format!(
+                "e.g. \"{}\"",
+                s.chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .take(15)
+                    .collect::<String>()
             ),
-        },
+        )
+    } else if is_label(s, true) {
+        Check::Ok(s.to_string())
+    } else {
+        err_hint(
+            format!("`{s}` is not a valid cluster name"),
+            "letters, digits and '-' (not at either end), at most 15 characters",
+        )
+    }
+}
+
+fn if_name(s: &str) -> Check<String> {
+    if s.starts_with('/') {
+        err_hint(
+            format!("`{s}` is a path, not an interface name"),
+            "write the name only, e.g. \"enp1s0\"",
+        )
+    } else if s.is_empty()
+        || s.len() > 15
+        || s == "."
+        || s == ".."
+        || s.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+    {
+        err(format!(
+            "`{s}` is not a Linux interface name (1 to 15 characters, no '/', ':' or blanks)"
+        ))
+    } else {
+        Check::Ok(s.to_string())
+    }
+}
+
+fn profile_id(s: &str, opts: &ParseOptions) -> Check<String> {
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return err(format!(
+            "`{s}` is not a profile id (letters, digits, '-', '_', '.')"
+        ));
+    }
+    if opts.known_profiles.is_empty() || opts.known_profiles.iter().any(|p| p == s) {
+        return Check::Ok(s.to_string());
+    }
+    let hint = match did_you_mean(s, opts.known_profiles.iter().map(String::as_str)) {
+        Some(best) => format!("did you mean \"{best}\"?"),
+        None => format!("known profiles: {}", opts.known_profiles.join(", ")),
+    };
+    err_hint(format!("unknown hardware profile `{s}`"), hint)
+}
+
+fn compression(s: &str) -> Check<String> {
+    let level = |rest: &str, max: u32| rest.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n));
+    let ok = matches!(
+        s,
+        "on" | "off" | "lz4" | "zle" | "lzjb" | "gzip" | "zstd" | "zstd-fast"
+    ) || s.strip_prefix("gzip-").is_some_and(|r| level(r, 9))
+        || s.strip_prefix("zstd-fast-").is_some_and(|r| level(r, 1000))
+        || s.strip_prefix("zstd-").is_some_and(|r| level(r, 19));
+    if ok {
+        Check::Ok(s.to_string())
+    } else {
+        err_hint(
+            format!("`{s}` is not a ZFS compression"),
+            "use \"lz4\" (default), \"zstd\" or \"zstd-3\"",
+        )
+    }
+}
+
+fn compatibility(s: &str) -> Check<String> {
+    if !s.is_empty()
+        && s.split(',').all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+    {
+        Check::Ok(s.to_string())
+    } else {
+        err_hint(
+            format!("`{s}` is not a ZFS compatibility value"),
+            "\"off\", \"legacy\" or feature-set names such as \"openzfs-2.1-linux\"",
+        )
+    }
+}
+
+fn serial(s: &str) -> Check<String> {
+    if looks_like_kernel_disk(s) {
+        return err_hint(KERNEL_NAME_WHY, KERNEL_NAME_HINT);
+    }
+    if s.trim().is_empty() {
+        return err("empty serial");
+    }
+    glob(s)
+}
+
+fn transport(s: &str) -> Check<String> {
+    if is_glob(s) {
+        return glob(s);
+    }
+    if TRANSPORTS.contains(&s) {
+        return Check::Ok(s.to_string());
+    }
+    if matches!(s.to_ascii_lowercase().as_str(), "ssd" | "hdd") {
+        return err_hint(
+            format!("`{s}` is not a transport"),
+            "say rotational = false (SSD) or rotational = true (HDD) instead",
+        );
+    }
+    enumerated(s, TRANSPORTS)
+}
+
+fn pci(s: &str) -> Check<String> {
+    let low = s.to_ascii_lowercase();
+    let full = if low.len() == 7 {
+        format!("0000:{low}")
+    } else {
+        low
+    };
+    let b = full.as_bytes();
+    let hex = |r: std::ops::Range<usize>| {
+        b.get(r)
+            .is_some_and(|x| x.iter().all(u8::is_ascii_hexdigit))
+    };
+    if b.len() == 12
+        && hex(0..4)
+        && b[4] == b':'
+        && hex(5..7)
+        && b[7] == b':'
+        && hex(8..10)
+        && b[10] == b'.'
+        && (b'0'..=b'7').contains(&b[11])
+    {
+        Check::Ok(full)
+    } else {
+        err_hint(
+            format!("`{s}` is not a PCI address"),
+            "write it as lspci -D prints it: \"0000:01:00.0\"",
+        )
+    }
+}
+
+/// A port label: any text, without surrounding blanks.
+fn trimmed(s: &str) -> Check<String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return err("empty value");
+    }
+    Check::Ok(t.to_string())
+}
+
+fn dmi_serial(s: &str) -> Check<String> {
+    let t = s.trim();
+    if !t.is_empty() && DMI_PLACEHOLDERS.contains(&t.to_ascii_lowercase().as_str()) {
+        return Check::Warn(t.to_string(),
+            format!("`{t}` is a placeholder many vendors ship instead of a real serial; several machines may report it"),
+            Some("identify this node by { mac = \"...\" } instead".into()));
+    }
+    trimmed(s)
+}
+
+fn join_secret(s: &str) -> Check<String> {
+    if s.chars().count() < 16 {
+        // Never echo a secret back in a message.
+        err_hint(
+            format!(
+                "the join secret has {} characters; at least 16 are needed",
+                s.chars().count()
+            ),
+            "make one with `openssl rand -base64 24`",
+        )
+    } else if !s.chars().all(|c| c.is_ascii_graphic()) {
+        err_hint(
+            "the join secret holds blanks or characters outside printable ASCII",
+            "make one with `openssl rand -base64 24`",
+        )
+    } else {
+        Check::Ok(s.to_string())
+    }
+}
+
+fn fingerprint(s: &str) -> Check<String> {
+    let t = s.trim();
+    let parts: Vec<&str> = t.split(':').collect();
+    if parts.len() == 32
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        Check::Ok(t.to_ascii_uppercase())
+    } else {
+        err_hint(
+            format!("`{t}` is not a SHA-256 fingerprint"),
+            "32 hex pairs separated by ':', as `tappaas-bootstrap fingerprint` or `pvenode cert info` prints it",
+        )
+    }
+}
+
+fn certificate(s: &str) -> Check<String> {
+    match crate::pem::certificate_der(s) {
+        Ok(_) => Check::Ok(pem_text(s)),
+        Err(why) => err_hint(
+            format!("the certificate {why}"),
+            "paste the whole PEM file, `-----BEGIN CERTIFICATE-----` to `-----END CERTIFICATE-----`, in a \"\"\"multi-line string\"\"\"; `tappaas-installer join-keys` makes one",
+        ),
+    }
+}
+
+/// Never echoes the key back in a message.
+fn private_key(s: &str) -> Check<String> {
+    match crate::pem::check_private_key(s) {
+        Ok(()) => Check::Ok(pem_text(s)),
+        Err(why) => err_hint(
+            format!("the private key {why}"),
+            "paste the whole PEM key file, `-----BEGIN PRIVATE KEY-----` to `-----END PRIVATE KEY-----`, in a \"\"\"multi-line string\"\"\"; `tappaas-installer join-keys` makes one",
+        ),
     }
 }
 

@@ -141,10 +141,15 @@ fn case(name: &'static str, src: String, want: Vec<Want>) -> Case {
 }
 
 fn cases() -> Vec<Case> {
+    [file_cases(), network_cases(), storage_cases(), node_cases()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Cases: syntax, version, keys, credentials and [site] values.
+fn file_cases() -> Vec<Case> {
     let hash_cut = &HASH[..HASH.len() - 10];
-    let profiles = ParseOptions {
-        known_profiles: vec!["qotom-q20300g9".into(), "lenovo-m720q".into()],
-    };
     vec![
         // --- TOML syntax: all errors, with positions -------------------------------------------
         case("syntax: unclosed string", with(P).replace("name = \"acme\"", "name = \"acme"),
@@ -209,6 +214,12 @@ fn cases() -> Vec<Case> {
             vec![e("site.country", 6, 11, "not an ISO 3166 country code").hint("\"gb\"")]),
         case("domain without a dot", with(P).replace("acme.example\"\nadmin", "acme\"\nadmin"),
             vec![e("site.domain", 4, 10, "not a DNS domain")]),
+    ]
+}
+
+/// Cases: network, addresses, duplicates, roles.
+fn network_cases() -> Vec<Case> {
+    vec![
         // --- network --------------------------------------------------------------------------------
         case("management with host bits", with(&format!("[network]\nmanagement = \"10.0.0.5/24\"\n{P}")),
             vec![e("network.management", 9, 14, "host bits set").hint("\"10.0.0.0/24\"")]),
@@ -283,6 +294,12 @@ fn cases() -> Vec<Case> {
             vec![e("node[0].id", 11, 6, "expected an integer").hint("write 2 without quotes")]),
         case("node name with underscore", with(&node("primary", "name = \"tappaas_1\"\n")),
             vec![e("node[0].name", 11, 8, "not a valid host name")]),
+    ]
+}
+
+/// Cases: cluster, pools, layouts and disk selectors.
+fn storage_cases() -> Vec<Case> {
+    vec![
         // --- cluster and pools ----------------------------------------------------------------------------
         case("cluster name too long", with(&format!("{P}[cluster]\nname = \"this-name-is-too-long\"\n")),
             vec![e("cluster.name", 15, 8, "at most 15")]),
@@ -348,6 +365,15 @@ fn cases() -> Vec<Case> {
             vec![e("node[0].boot.wipe", 12, 8, "expected a boolean, found a string").hint("write true")]),
         case("wwn with by-id prefix", with(&pnode("", "disks = [{ wwn = \"wwn-0x5000c500a1b2c3d4\" }]", T12)),
             vec![e("node[0].boot.disks[0].wwn", 11, 18, "is a by-id name, not a WWN")]),
+    ]
+}
+
+/// Cases: profiles, identify, NICs, the primary's certificate, several problems, warnings.
+fn node_cases() -> Vec<Case> {
+    let profiles = ParseOptions {
+        known_profiles: vec!["qotom-q20300g9".into(), "lenovo-m720q".into()],
+    };
+    vec![
         // --- profiles, identify, NICs -------------------------------------------------------------------------
         Case { opts: profiles.clone(), ..case("unknown profile", with(&node("primary", "").replace("\"p\"", "\"qotom-q20300g8\"")),
             vec![e("node[0].profile", 10, 11, "unknown hardware profile `qotom-q20300g8`").hint("did you mean \"qotom-q20300g9\"?")]) },

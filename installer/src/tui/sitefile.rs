@@ -4,11 +4,9 @@
 //! [`tappaas_site::parse`] to an equal `Site` (positions aside); a test holds it to that.
 
 use anyhow::{Context, Result};
-use std::fmt::Write as _;
 use std::path::Path;
-use tappaas_site::{
-    DiskFilter, DiskRole, DiskSelector, Identify, NicSelector, PoolSettings, Site, Upstream,
-};
+use tappaas_site::write::quote;
+use tappaas_site::Site;
 
 /// The parse options every front end uses: the known profile ids.
 pub fn parse_options() -> tappaas_site::ParseOptions {
@@ -26,229 +24,30 @@ pub fn parse(src: &str, file: &str) -> Result<Site, String> {
         .map_err(|d| tappaas_site::render_with_source(&d, file, src))
 }
 
-/// A TOML basic string, quoted and escaped.
-fn q(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// What heads every site file the TUI saves.
+const SAVED_COMMENT: &str =
+    "TAPPaaS site file, saved by the guided installer. Every key is explained in
+docs/site-file.md. Install the next node unattended from it, or load it in the
+installer to start from these answers.";
 
-fn list<T: std::fmt::Display>(items: &[T]) -> String {
-    let v: Vec<String> = items.iter().map(|i| q(&i.to_string())).collect();
-    format!("[{}]", v.join(", "))
-}
-
-fn nic_selector(s: &NicSelector) -> String {
-    match s {
-        NicSelector::Mac(m) => format!("{{ mac = {} }}", q(&m.to_string())),
-        NicSelector::Name(n) => format!("{{ name = {} }}", q(n)),
-        NicSelector::Pci(p) => format!("{{ pci = {} }}", q(p)),
-        NicSelector::Port(p) => format!("{{ port = {} }}", q(p)),
-    }
-}
-
-fn filter(f: &DiskFilter) -> String {
-    let mut parts = Vec::new();
-    let mut s = |k: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            parts.push(format!("{k} = {}", q(v)));
-        }
-    };
-    s("model", &f.model);
-    s("serial", &f.serial);
-    s("vendor", &f.vendor);
-    s("transport", &f.transport);
-    if let Some(n) = f.min_size {
-        parts.push(format!("min-size = {n}"));
-    }
-    if let Some(n) = f.max_size {
-        parts.push(format!("max-size = {n}"));
-    }
-    if let Some(r) = f.rotational {
-        parts.push(format!("rotational = {r}"));
-    }
-    parts.push(format!("count = {}", f.count));
-    format!("{{ {} }}", parts.join(", "))
-}
-
-fn disk_selector(d: &DiskSelector) -> String {
-    match d {
-        DiskSelector::ById(v) => format!("{{ by-id = {} }}", q(v)),
-        DiskSelector::Serial(v) => format!("{{ serial = {} }}", q(v)),
-        DiskSelector::Wwn(v) => format!("{{ wwn = {} }}", q(v)),
-        DiskSelector::Filter(f) => filter(f),
-    }
-}
-
-fn disk_role(out: &mut String, key: &str, r: &DiskRole) {
-    let _ = writeln!(out, "\n[node.{key}]");
-    if !r.disks.is_empty() {
-        let v: Vec<String> = r.disks.iter().map(disk_selector).collect();
-        let _ = writeln!(out, "disks = [{}]", v.join(", "));
-        // Only with disks: with the profile's hints the parser ignores (and warns about) it.
-        let _ = writeln!(out, "layout = {}", q(r.layout.as_str()));
-    }
-    let _ = writeln!(out, "wipe = {}", r.wipe);
-}
-
-fn pool(out: &mut String, key: &str, p: &PoolSettings) {
-    let _ = writeln!(out, "\n[storage.{key}]");
-    let _ = writeln!(out, "name = {}", q(&p.name));
-    let _ = writeln!(out, "ashift = {}", p.ashift);
-    let _ = writeln!(out, "compression = {}", q(&p.compression));
-    let _ = writeln!(out, "atime = {}", p.atime);
-    let _ = writeln!(out, "xattr = {}", q(&p.xattr));
-    let _ = writeln!(out, "autotrim = {}", p.autotrim);
-    let _ = writeln!(out, "compatibility = {}", q(&p.compatibility));
-}
-
-/// The site as site-file TOML, every value explicit. Secrets appear only as the crypt hash.
+/// The site as site-file TOML (the site crate's writer), every value explicit. Secrets
+/// appear only as the crypt hash.
 pub fn to_toml(site: &Site) -> String {
-    let mut o = String::new();
-    o.push_str(
-        "# TAPPaaS site file, saved by the guided installer. Every key is explained in\n\
-         # docs/site-file.md. Install the next node unattended from it, or load it in the\n\
-         # installer to start from these answers.\n\n",
-    );
-    let _ = writeln!(o, "version = {}", site.version);
-    let s = &site.site;
-    let _ = writeln!(o, "\n[site]");
-    let _ = writeln!(o, "name = {}", q(&s.name));
-    let _ = writeln!(o, "domain = {}", q(&s.domain));
-    let _ = writeln!(o, "internal-domain = {}", q(&s.internal_domain));
-    let _ = writeln!(o, "admin-email = {}", q(&s.admin_email));
-    let _ = writeln!(o, "timezone = {}", q(&s.timezone));
-    let _ = writeln!(o, "keyboard = {}", q(&s.keyboard));
-    let _ = writeln!(o, "country = {}", q(&s.country));
-
-    let c = &site.credentials;
-    let _ = writeln!(o, "\n[credentials]");
-    let _ = writeln!(o, "root-password-hash = {}", q(&c.root_password_hash));
-    let _ = writeln!(o, "ssh-keys = {}", list(&c.ssh_keys));
-
-    let n = &site.network;
-    let _ = writeln!(o, "\n[network]");
-    let _ = writeln!(o, "management = {}", q(&n.management.to_string()));
-    let _ = writeln!(o, "firewall = {}", q(&n.firewall.to_string()));
-    let _ = writeln!(o, "dns = {}", list(&n.dns));
-    let _ = writeln!(o, "lan-bridge = {}", q(&n.lan_bridge));
-    let _ = writeln!(o, "wan-bridge = {}", q(&n.wan_bridge));
-    let _ = writeln!(o, "\n[network.upstream]");
-    match &n.upstream {
-        Upstream::Dhcp => {
-            let _ = writeln!(o, "mode = \"dhcp\"");
-        }
-        Upstream::Static {
-            address,
-            gateway,
-            dns,
-        } => {
-            let _ = writeln!(o, "mode = \"static\"");
-            let _ = writeln!(o, "address = {}", q(&address.to_string()));
-            let _ = writeln!(o, "gateway = {}", q(&gateway.to_string()));
-            let _ = writeln!(o, "dns = {}", list(dns));
-        }
-    }
-
-    let _ = writeln!(o, "\n[cluster]");
-    let _ = writeln!(o, "name = {}", q(&site.cluster.name));
-    // The first boot's join settings (docs/first-boot.md) are kept as loaded: the join secret
-    // stays the one the other nodes' copies of the file carry.
-    if let Some(secret) = &site.cluster.join_secret {
-        let _ = writeln!(o, "join-secret = {}", q(secret));
-    }
-    if let Some(fp) = &site.cluster.primary_fingerprint {
-        let _ = writeln!(o, "primary-fingerprint = {}", q(fp));
-    }
-    if let Some(cert) = &site.cluster.primary_certificate {
-        let _ = writeln!(o, "primary-certificate = {}", q(cert));
-    }
-    if let Some(key) = &site.cluster.primary_key {
-        let _ = writeln!(o, "primary-key = {}", q(key));
-    }
-    if site.cluster.join_wait_minutes != tappaas_site::Cluster::default().join_wait_minutes {
-        let _ = writeln!(o, "join-wait-minutes = {}", site.cluster.join_wait_minutes);
-    }
-
-    pool(&mut o, "rpool", &site.storage.rpool);
-    pool(&mut o, "tank1", &site.storage.tank1);
-    pool(&mut o, "tank2", &site.storage.tank2);
-
-    for node in &site.nodes {
-        let _ = writeln!(o, "\n[[node]]");
-        let _ = writeln!(o, "name = {}", q(&node.name));
-        let _ = writeln!(o, "id = {}", node.id);
-        let _ = writeln!(o, "role = {}", q(node.role.as_str()));
-        if let Some(p) = &node.profile {
-            let _ = writeln!(o, "profile = {}", q(p));
-        }
-        match &node.identify {
-            Identify::Explicit => {}
-            Identify::Mac(m) => {
-                let _ = writeln!(o, "identify = {{ mac = {} }}", q(&m.to_string()));
-            }
-            Identify::DmiSerial(s) => {
-                let _ = writeln!(o, "identify = {{ dmi-serial = {} }}", q(s));
-            }
-            Identify::Profile { profile, index } => {
-                let _ = writeln!(
-                    o,
-                    "identify = {{ profile = {}, index = {index} }}",
-                    q(profile)
-                );
-            }
-        }
-        let _ = writeln!(o, "address = {}", q(&node.address.to_string()));
-        let _ = writeln!(o, "replace = {}", node.replace);
-        if let Some(fp) = &node.api_fingerprint {
-            let _ = writeln!(o, "api-fingerprint = {}", q(fp));
-        }
-        let mut nics = Vec::new();
-        if let Some(w) = &node.nics.wan {
-            nics.push(format!("wan = {}", nic_selector(w)));
-        }
-        if let Some(l) = &node.nics.lan {
-            nics.push(format!("lan = {}", nic_selector(l)));
-        }
-        if !nics.is_empty() {
-            let _ = writeln!(o, "nics = {{ {} }}", nics.join(", "));
-        }
-        disk_role(&mut o, "boot", &node.boot);
-        if let Some(t) = &node.tank1 {
-            disk_role(&mut o, "tank1", t);
-        }
-        if let Some(t) = &node.tank2 {
-            disk_role(&mut o, "tank2", t);
-        }
-    }
-    o
+    tappaas_site::write::site_file(site, SAVED_COMMENT)
 }
 
 /// The site file for a new site on a machine of `profile`: TAPPaaS defaults everywhere, the
 /// profile's hints for disks and ports, and placeholders the screens ask the user to replace.
 pub fn new_site_toml(profile: Option<&str>) -> String {
     let profile_line = profile
-        .map(|p| format!("profile = {}\n", q(p)))
+        .map(|p| format!("profile = {}\n", quote(p)))
         .unwrap_or_default();
     format!(
         "version = 1\n\n[site]\nname = \"tappaas\"\ndomain = \"example.org\"\n\
          admin-email = \"admin@example.org\"\n\n[credentials]\n\
          root-password-hash = {}\n\n[[node]]\nname = \"tappaas1\"\nrole = \"primary\"\n\
          {profile_line}\n[node.tank1]\n\n[node.tank2]\n",
-        q(PLACEHOLDER_HASH)
+        quote(PLACEHOLDER_HASH)
     )
 }
 
@@ -360,18 +159,7 @@ pub fn read_ssh_key(path: &Path) -> Result<String> {
 /// The site with every position cleared: two sites that differ only in where their values
 /// stood in a file compare equal.
 pub fn without_positions(site: &Site) -> Site {
-    let mut s = site.clone();
-    for n in &mut s.nodes {
-        n.pos = Default::default();
-        n.boot.pos = Default::default();
-        if let Some(t) = &mut n.tank1 {
-            t.pos = Default::default();
-        }
-        if let Some(t) = &mut n.tank2 {
-            t.pos = Default::default();
-        }
-    }
-    s
+    site.without_positions()
 }
 
 #[cfg(test)]

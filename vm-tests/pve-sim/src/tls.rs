@@ -86,6 +86,10 @@ impl NodeCert {
 }
 
 /// SHA-256 fingerprint of a DER certificate in PVE's form (`AB:CD:...`, 32 pairs).
+///
+/// Computed here, not with `tappaas_site::pem::fingerprint`: the simulator stands in for
+/// Proxmox and depends on none of our crates, so it checks the agent's fingerprints
+/// independently instead of agreeing with the same code.
 pub fn fingerprint_of(der: &[u8]) -> String {
     Sha256::digest(der)
         .iter()
@@ -95,21 +99,8 @@ pub fn fingerprint_of(der: &[u8]) -> String {
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::new();
-    for chunk in der.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                b64.push('=');
-            }
-        }
-    }
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {
         out.push_str(&String::from_utf8_lossy(line));
