@@ -5,6 +5,7 @@
 //! the same inputs give the same plan, byte for byte, which is what the golden tests pin.
 
 mod disks;
+mod holdings;
 mod layout;
 mod nics;
 mod node;
@@ -13,8 +14,8 @@ mod step;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use disks::holdings;
-pub use disks::{interrupted_install, marked_label, MARKER_SEPARATOR};
+pub(crate) use holdings::holdings;
+pub use holdings::{interrupted_install, marked_label, MARKER_SEPARATOR};
 pub use layout::{PartKind, GPT_TYPE_BIOS_BOOT, GPT_TYPE_ESP, GPT_TYPE_ZFS};
 pub use node::{select_node, NodeChoice};
 pub use render::render_human;
