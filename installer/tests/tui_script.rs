@@ -133,7 +133,7 @@ fn confirm_and_install(app: &mut App, host: &str) {
         .expect("plan")
         .steps
         .iter()
-        .map(|s| s.id.clone())
+        .map(|s| s.id.to_string())
         .collect();
     let seen: Vec<String> = p.steps.iter().map(|s| s.id.clone()).collect();
     assert_eq!(seen, planned);

@@ -6,6 +6,7 @@
 
 use super::{Level, Machine, Payload, Run};
 use crate::exec::Cmd;
+use crate::plan::{DiskKey, StepKind};
 use crate::preflight::{self, Finding, PreflightFailed};
 use crate::zfs::parse::parse_status;
 use crate::{probe, system};
@@ -37,7 +38,7 @@ pub(super) fn preflight(run: &mut Run<'_>) -> Result<Option<String>> {
         for d in &mut checked.disks {
             if run
                 .journal
-                .is_complete(&format!("wipe:{}-{}", d.role, d.index))
+                .is_complete(&StepKind::Wipe(DiskKey::of(d)).into())
             {
                 d.erases = Some("the partial install of an earlier run".into());
             }

@@ -7,6 +7,7 @@ use super::root::esp_paths;
 use super::{journal, Level, Run};
 use crate::exec::Cmd;
 use crate::inventory::FirmwareMode;
+use crate::plan::StepKind;
 use crate::system::format_rfc3339;
 use crate::zfs;
 use anyhow::{Context, Result};
@@ -112,7 +113,7 @@ fn provenance(run: &Run<'_>) -> Provenance {
         })
         .collect();
     steps.push(StepRecord {
-        id: "finish".into(),
+        id: StepKind::Finish.to_string(),
         outcome: "running".into(),
         duration_ms: 0,
         finished_at: format_rfc3339(now),

@@ -6,7 +6,7 @@
 //! survive a power cut (the live system's RAM is gone): the next run starts from the beginning,
 //! and its wipe step clears what the interrupted run left on the planned disks.
 
-use crate::plan::Plan;
+use crate::plan::{Plan, StepId};
 use crate::system::GeneratedIds;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -156,12 +156,12 @@ impl InstallJournal {
     }
 
     /// Whether step `id` completed.
-    pub fn is_complete(&self, id: &str) -> bool {
-        self.completed.iter().any(|c| c.id == id)
+    pub fn is_complete(&self, id: &StepId) -> bool {
+        self.completed.iter().any(|c| *id == c.id)
     }
 
     /// Records step `id` as completed (once).
-    pub fn complete(&mut self, id: &str, outcome: &str, duration_ms: u64, finished_at: u64) {
+    pub fn complete(&mut self, id: &StepId, outcome: &str, duration_ms: u64, finished_at: u64) {
         if !self.is_complete(id) {
             self.completed.push(CompletedStep {
                 id: id.to_string(),

@@ -23,7 +23,7 @@ pub use journal::{InstallJournal, JOURNAL_PATH};
 
 use crate::exec::{Cmd, Host, Output};
 use crate::inventory::Inventory;
-use crate::plan::{Plan, Step};
+use crate::plan::{DiskKey, Plan, Step, StepId, StepKind};
 use crate::preflight::Manifest;
 use crate::progress::{Event, JsonLines, Level, MonotonicClock, Outcome, Sink};
 use crate::system::{GeneratedIds, RenderedFile};
@@ -88,7 +88,7 @@ impl InstallContext {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepReport {
     /// The plan's step id.
-    pub id: String,
+    pub id: StepId,
     /// Done or skipped (with the reason).
     pub outcome: Outcome,
     /// Wall time in milliseconds.
@@ -210,8 +210,8 @@ pub(crate) struct Run<'a> {
     resuming: bool,
     /// Steps completed by earlier runs.
     resumed: Vec<String>,
-    /// The current step id.
-    step: String,
+    /// The step running now.
+    step: Option<StepId>,
     files: Vec<RenderedFile>,
     payload: Payload,
     /// Mount points this run mounted (chroot file systems, the payload), in mount order.
@@ -241,7 +241,7 @@ impl Run<'_> {
         if level != Level::Info {
             self.notices.push(message.clone());
         }
-        let step = (!self.step.is_empty()).then(|| self.step.clone());
+        let step = self.step.as_ref().map(StepId::to_string);
         self.events.emit(&Event::Log {
             step,
             level,
@@ -290,33 +290,29 @@ impl Run<'_> {
     }
 
     fn run_step(&mut self, step: &Step) -> Result<Option<String>> {
-        let id = step.id.as_str();
-        let earlier = self.journal.is_complete(id);
-        if let Some(key) = id.strip_prefix("wipe:") {
-            let d = disk_by_key(self.plan, key)?;
-            crate::disk::wipe(self.host, d).with_context(|| format!("wiping {}", d.disk))?;
-            return Ok(None);
-        }
-        if let Some(key) = id.strip_prefix("partition:") {
-            let d = disk_by_key(self.plan, key)?;
-            crate::disk::write_gpt(self.host, d, Some(&self.plan.install_marker))
-                .and_then(|()| crate::disk::settle(self.host, d, crate::disk::SETTLE_TIMEOUT))
-                .with_context(|| format!("partitioning {}", d.disk))?;
-            return Ok(None);
-        }
-        if let Some(name) = id.strip_prefix("pool:") {
-            return pools::pool_step(self, name, earlier);
-        }
-        match id {
-            "preflight" => check::preflight(self),
-            "esp" => root::esp(self),
-            "root" => root::extract(self),
-            "packages" => root::packages(self),
-            "configure" => configure::configure(self),
-            "tappaas" => configure::tappaas(self),
-            "bootloader" => finish::bootloader(self),
-            "finish" => finish::finish(self),
-            other => Err(anyhow!("unknown step {other}")),
+        let earlier = self.journal.is_complete(&step.id);
+        match step.id.kind() {
+            StepKind::Preflight => check::preflight(self),
+            StepKind::Wipe(key) => {
+                let d = disk_by_key(self.plan, *key)?;
+                crate::disk::wipe(self.host, d).with_context(|| format!("wiping {}", d.disk))?;
+                Ok(None)
+            }
+            StepKind::Partition(key) => {
+                let d = disk_by_key(self.plan, *key)?;
+                crate::disk::write_gpt(self.host, d, Some(&self.plan.install_marker))
+                    .and_then(|()| crate::disk::settle(self.host, d, crate::disk::SETTLE_TIMEOUT))
+                    .with_context(|| format!("partitioning {}", d.disk))?;
+                Ok(None)
+            }
+            StepKind::Pool(name) => pools::pool_step(self, name, earlier),
+            StepKind::Esp => root::esp(self),
+            StepKind::Root => root::extract(self),
+            StepKind::Packages => root::packages(self),
+            StepKind::Configure => configure::configure(self),
+            StepKind::Tappaas => configure::tappaas(self),
+            StepKind::Bootloader => finish::bootloader(self),
+            StepKind::Finish => finish::finish(self),
         }
     }
 
@@ -328,35 +324,17 @@ impl Run<'_> {
     }
 }
 
-/// Step ids this installer knows; `execute` refuses a plan with any other before any write.
-fn known_step(id: &str) -> bool {
-    [
-        "preflight",
-        "esp",
-        "root",
-        "packages",
-        "configure",
-        "tappaas",
-        "bootloader",
-        "finish",
-    ]
-    .contains(&id)
-        || ["wipe:", "partition:", "pool:"]
-            .iter()
-            .any(|p| id.starts_with(p))
-}
-
-fn disk_by_key<'p>(plan: &'p Plan, key: &str) -> Result<&'p crate::plan::DiskPlan> {
+fn disk_by_key(plan: &Plan, key: DiskKey) -> Result<&crate::plan::DiskPlan> {
     plan.disks
         .iter()
-        .find(|d| format!("{}-{}", d.role, d.index) == key)
+        .find(|d| key.names(d))
         .ok_or_else(|| anyhow!("the plan has no disk {key}"))
 }
 
 /// Steps that run again on a resume although the journal has them: preflight (it checks and
 /// renders, writing nothing) and the pools (imported again and re-verified).
-fn reruns(id: &str) -> bool {
-    id == "preflight" || id.starts_with("pool:")
+fn reruns(id: &StepId) -> bool {
+    matches!(id.kind(), StepKind::Preflight | StepKind::Pool(_))
 }
 
 /// Runs the install of `plan` on `host`, step by step in the plan's order. See the module
@@ -373,50 +351,15 @@ pub fn execute(
     sink: &mut dyn Sink,
 ) -> Result<InstallReport> {
     let t0 = Instant::now();
-    let log_buf = SharedBuf::default();
-    let events = Events {
-        sink,
-        log: JsonLines::new(log_buf.clone(), Box::new(MonotonicClock::start())),
-        log_buf,
-    };
-    let mut run = Run {
-        plan,
-        site,
-        site_src,
-        ctx,
-        host,
-        events,
-        ids: ctx.ids.clone(),
-        journal: InstallJournal::new(plan, site_src, &ctx.ids),
-        resuming: false,
-        resumed: Vec::new(),
-        step: String::new(),
-        files: Vec::new(),
-        payload: Payload::default(),
-        mounts: Vec::new(),
-        imported: Vec::new(),
-        hostid_set: false,
-        notices: Vec::new(),
-        steps: Vec::new(),
-        started_at: now_secs(),
-    };
+    let mut run = Run::new(plan, site, site_src, ctx, host, sink);
     run.events.emit(&Event::Started {
         node: plan.node.name.clone(),
-        steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
+        steps: plan.steps.iter().map(|s| s.id.to_string()).collect(),
     });
     if let Err(e) = open_journal(&mut run) {
         return Err(fail(&mut run, None, e, t0));
     }
-    if let Some(bad) = plan.steps.iter().find(|s| !known_step(&s.id)) {
-        let e = anyhow!(
-            "the plan has a step this installer does not know: {} ({}); plan again with this \
-             installer",
-            bad.id,
-            bad.description
-        );
-        return Err(fail(&mut run, None, e, t0));
-    }
-    let complete = run.journal.is_complete("finish");
+    let complete = run.journal.is_complete(&StepKind::Finish.into());
     if complete {
         run.notice(
             "an earlier run in this live session completed this install (see the journal); \
@@ -425,57 +368,13 @@ pub fn execute(
     }
     let resumed: Vec<String> = run.journal.completed.iter().map(|c| c.id.clone()).collect();
     run.resumed = resumed.clone();
-    let total = plan.steps.len();
     for (i, step) in plan.steps.iter().enumerate() {
-        run.step = step.id.clone();
-        run.events.emit(&Event::StepStarted {
-            step: step.id.clone(),
-            index: i + 1,
-            total,
-            description: step.description.clone(),
-        });
-        let t = Instant::now();
-        let earlier = run.journal.is_complete(&step.id);
-        let result = if earlier && (complete || !reruns(&step.id)) {
-            Ok(Some("completed by an earlier run (journal)".to_string()))
-        } else {
-            run.run_step(step)
-        };
-        match result {
-            Ok(skipped) => {
-                let outcome = match skipped {
-                    None => Outcome::Done,
-                    Some(reason) => Outcome::Skipped { reason },
-                };
-                let duration_ms = millis(t);
-                run.events.emit(&Event::StepFinished {
-                    step: step.id.clone(),
-                    outcome: outcome.clone(),
-                    duration_ms,
-                });
-                let word = if outcome == Outcome::Done {
-                    "done"
-                } else {
-                    "skipped"
-                };
-                if !earlier {
-                    run.journal
-                        .complete(&step.id, word, duration_ms, now_secs());
-                    run.save_journal();
-                }
-                run.steps.push(StepReport {
-                    id: step.id.clone(),
-                    outcome,
-                    duration_ms,
-                });
-            }
-            Err(e) => {
-                let failed = (step.id.clone(), millis(t));
-                return Err(fail(&mut run, Some(failed), e, t0));
-            }
+        if let Err((e, duration_ms)) = run.step_in_turn(i, step, complete) {
+            let failed = (step.id.to_string(), duration_ms);
+            return Err(fail(&mut run, Some(failed), e, t0));
         }
     }
-    run.step.clear();
+    run.step = None;
     let duration_ms = millis(t0);
     run.events.emit(&Event::Finished {
         outcome: Outcome::Done,
@@ -489,6 +388,96 @@ pub fn execute(
         ids: run.ids,
         duration_ms,
     })
+}
+
+impl<'a> Run<'a> {
+    /// A run of `plan` that has done nothing yet, with a fresh journal.
+    fn new(
+        plan: &'a Plan,
+        site: &'a Site,
+        site_src: &'a str,
+        ctx: &'a InstallContext,
+        host: &'a dyn Host,
+        sink: &'a mut dyn Sink,
+    ) -> Run<'a> {
+        let log_buf = SharedBuf::default();
+        let events = Events {
+            sink,
+            log: JsonLines::new(log_buf.clone(), Box::new(MonotonicClock::start())),
+            log_buf,
+        };
+        Run {
+            plan,
+            site,
+            site_src,
+            ctx,
+            host,
+            events,
+            ids: ctx.ids.clone(),
+            journal: InstallJournal::new(plan, site_src, &ctx.ids),
+            resuming: false,
+            resumed: Vec::new(),
+            step: None,
+            files: Vec::new(),
+            payload: Payload::default(),
+            mounts: Vec::new(),
+            imported: Vec::new(),
+            hostid_set: false,
+            notices: Vec::new(),
+            steps: Vec::new(),
+            started_at: now_secs(),
+        }
+    }
+
+    /// Step `i` of the plan, announced and reported, or skipped when an earlier run did it
+    /// (all of them once the install `complete`d). A failure comes back with its duration.
+    fn step_in_turn(
+        &mut self,
+        i: usize,
+        step: &Step,
+        complete: bool,
+    ) -> Result<(), (anyhow::Error, u64)> {
+        self.step = Some(step.id.clone());
+        self.events.emit(&Event::StepStarted {
+            step: step.id.to_string(),
+            index: i + 1,
+            total: self.plan.steps.len(),
+            description: step.description.clone(),
+        });
+        let t = Instant::now();
+        let earlier = self.journal.is_complete(&step.id);
+        let skipped = if earlier && (complete || !reruns(&step.id)) {
+            Some("completed by an earlier run (journal)".to_string())
+        } else {
+            self.run_step(step).map_err(|e| (e, millis(t)))?
+        };
+        let outcome = match skipped {
+            None => Outcome::Done,
+            Some(reason) => Outcome::Skipped { reason },
+        };
+        let duration_ms = millis(t);
+        self.events.emit(&Event::StepFinished {
+            step: step.id.to_string(),
+            outcome: outcome.clone(),
+            duration_ms,
+        });
+        if !earlier {
+            let word = if outcome == Outcome::Done {
+                "done"
+            } else {
+                "skipped"
+            };
+            self.journal
+                .complete(&step.id, word, duration_ms, now_secs());
+            self.save_journal();
+        }
+        self.steps.push(StepReport {
+            id: step.id.clone(),
+            outcome,
+            duration_ms,
+        });
+        Ok(())
+    }
 }
 
 /// Reads the journal: the same plan resumes (with its ids); anything else starts afresh.
@@ -555,7 +544,7 @@ fn fail(
             duration_ms: *duration_ms,
         });
     }
-    run.step.clear();
+    run.step = None;
     let kept = run.ctx.keep_on_error && (!run.mounts.is_empty() || !run.imported.is_empty());
     let cleanup = if run.ctx.keep_on_error {
         Vec::new()

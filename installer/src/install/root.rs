@@ -60,7 +60,11 @@ pub(super) fn extract(run: &mut Run<'_>) -> Result<Option<String>> {
         ),
     );
     let host = run.host;
-    let step = run.step.clone();
+    let step = run
+        .step
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let events = &mut run.events;
     let mut report_progress = |p: Progress| {
         events.emit(&Event::StepProgress {

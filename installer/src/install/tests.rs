@@ -27,12 +27,18 @@ fn journal_round_trips_and_keeps_the_ids() {
     let path = dir.path().join("run/tappaas/install-journal.json");
     assert!(InstallJournal::load(&path).unwrap().is_none());
     let mut j = InstallJournal::new(&plan, SITE, &ids());
-    j.complete("preflight", "done", 12, 1_767_225_601);
-    j.complete("preflight", "done", 99, 1_767_225_999);
+    let preflight = StepId::from(StepKind::Preflight);
+    j.complete(&preflight, "done", 12, 1_767_225_601);
+    j.complete(&preflight, "done", 99, 1_767_225_999);
     j.store(&path).unwrap();
     let back = InstallJournal::load(&path).unwrap().unwrap();
     assert_eq!(back, j);
     assert_eq!(back.completed.len(), 1, "a step is recorded once");
+    assert_eq!(
+        back.completed[0].id, "preflight",
+        "the journal keeps the stable string"
+    );
+    assert!(back.is_complete(&preflight) && !back.is_complete(&StepKind::Esp.into()));
     assert_eq!(back.generated_ids().unwrap(), ids());
     assert!(back.is_for(SITE, "tappaas1"));
     assert!(!back.is_for(SITE, "tappaas2"));
@@ -123,10 +129,33 @@ fn an_install_error_shows_the_original_error_first() {
 
 #[test]
 fn every_planned_step_is_known() {
+    // A plan can only hold steps this installer runs: each planned id reads back as itself.
     let (plan, _) = lab();
-    assert!(plan.steps.iter().all(|s| known_step(&s.id)));
-    assert!(!known_step("reboot"));
-    assert!(reruns("pool:rpool") && reruns("preflight") && !reruns("wipe:boot-0"));
+    for s in &plan.steps {
+        assert_eq!(s.id.as_str().parse::<StepId>().as_ref(), Ok(&s.id));
+    }
+    assert!("reboot".parse::<StepId>().is_err());
+    let id = |s: &str| s.parse::<StepId>().unwrap();
+    assert!(reruns(&id("pool:rpool")) && reruns(&id("preflight")) && !reruns(&id("wipe:boot-0")));
+}
+
+#[test]
+fn a_journal_whose_plan_has_an_unknown_step_is_refused_clearly() {
+    let (plan, _) = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.json");
+    let j = InstallJournal::new(&plan, SITE, &ids());
+    let text = serde_json::to_string_pretty(&j)
+        .unwrap()
+        .replace("\"id\": \"esp\"", "\"id\": \"reboot\"");
+    assert!(text.contains("\"reboot\""), "{text}");
+    std::fs::write(&path, text).unwrap();
+    let e = format!("{:#}", InstallJournal::load(&path).unwrap_err());
+    assert!(
+        e.starts_with(&format!("parsing the install journal {}", path.display()))
+            && e.contains("the plan has a step this installer does not know: \"reboot\""),
+        "{e}"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! first, then filters over what is left; a filter that matches more disks than it asks for is
 //! an error ("ambiguous"), never a silent choice. The boot medium is never a candidate.
 
+use super::holdings::{holdings, install_marker, interrupted_description, interrupted_install};
 use super::{DiskRoleKind, Hints, Problems, Untouched};
 use crate::inventory::{Disk, Inventory, Transport};
 use tappaas_site::{glob_match, DiskFilter, DiskRole, DiskSelector, Layout, Node, Pos};
@@ -57,110 +58,6 @@ fn never_target(d: &Disk) -> Option<String> {
         return Some("has no /dev/disk/by-id name, so it cannot be named stably".into());
     }
     None
-}
-
-fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    }
-}
-
-/// A short description of what a disk holds, for consent errors and the plan.
-pub(crate) fn holdings(d: &Disk) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(pt) = &d.content.partition_table {
-        parts.push(format!(
-            "a {} partition table with {} partition{}",
-            pt.to_uppercase(),
-            d.partitions.len(),
-            if d.partitions.len() == 1 { "" } else { "s" }
-        ));
-    }
-    let mut describe = |c: &crate::inventory::Content, on: &str| {
-        if let Some(fs) = &c.fs_type {
-            parts.push(match (fs.as_str(), &c.fs_label) {
-                ("zfs_member", Some(pool)) => format!("ZFS pool {pool:?}{on}"),
-                ("zfs_member", None) => format!("a ZFS label{on}"),
-                (fs, Some(l)) => format!("{} {fs} filesystem labelled {l:?}{on}", article(fs)),
-                (fs, None) => format!("{} {fs} filesystem{on}", article(fs)),
-            });
-        }
-    };
-    describe(&d.content, "");
-    for p in &d.partitions {
-        describe(&p.content, &format!(" on partition {}", p.number));
-    }
-    if parts.is_empty() && !d.partitions.is_empty() {
-        parts.push(format!("{} partition(s)", d.partitions.len()));
-    }
-    (!parts.is_empty()).then(|| parts.join(", "))
-}
-
-/// The separator between a partition's planned name and the install marker it carries while
-/// the install that wrote it has not finished: `tappaas-tank1-0~1a2b3c4d`.
-pub const MARKER_SEPARATOR: char = '~';
-
-/// The "install in progress" marker of a node's install: 8 hex digits of a SHA-256 over the
-/// site's name, the node's name and the by-id names of the disks it is installed on, so it is
-/// the same on every run of the same install and differs for another node or other disks.
-pub(crate) fn install_marker<'d>(
-    site: &str,
-    node: &str,
-    disks: impl Iterator<Item = &'d str>,
-) -> String {
-    use sha2::{Digest, Sha256};
-    let mut by_id: Vec<&str> = disks.collect();
-    by_id.sort_unstable();
-    let mut h = Sha256::new();
-    for part in ["tappaas-install-marker/1", site, node]
-        .into_iter()
-        .chain(by_id)
-    {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    h.finalize()[..4]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The name a partition labelled `label` carries while the install with `marker` runs.
-pub fn marked_label(label: &str, marker: &str) -> String {
-    format!("{label}{MARKER_SEPARATOR}{marker}")
-}
-
-/// Whether `d` holds nothing but an unfinished install with this `marker`: a GPT whose every
-/// partition is named `tappaas-...~<marker>` and holds nothing, a ZFS label or the FAT of an
-/// ESP. Such a disk was written by an earlier run of this same install that never reached its
-/// end (a power cut, a crash), so erasing it again needs no consent: `finish` renames the
-/// partitions to their planned names as the very last write, and from then on the disk is a
-/// node's and needs `wipe = true` like any other.
-pub fn interrupted_install(d: &Disk, marker: &str) -> bool {
-    let suffix = format!("{MARKER_SEPARATOR}{marker}");
-    d.content.partition_table.as_deref() == Some("gpt")
-        && d.content.fs_type.is_none()
-        && !d.partitions.is_empty()
-        && d.partitions.iter().all(|p| {
-            p.part_label
-                .as_deref()
-                .and_then(|l| l.strip_suffix(&suffix))
-                .is_some_and(|l| l.starts_with("tappaas-"))
-                && matches!(
-                    p.content.fs_type.as_deref(),
-                    None | Some("zfs_member") | Some("vfat")
-                )
-        })
-}
-
-/// How the plan describes a disk that holds an interrupted install.
-pub(crate) fn interrupted_description(marker: &str) -> String {
-    format!(
-        "an unfinished TAPPaaS install of this node (partition names end in \
-         {MARKER_SEPARATOR}{marker}), left by a power cut or crash"
-    )
 }
 
 fn filter_mismatch(f: &DiskFilter, d: &Disk) -> Option<String> {
@@ -263,6 +160,47 @@ pub(crate) fn assign<'a>(
     problems: &mut Problems,
     warnings: &mut Vec<String>,
 ) -> (Vec<Picked<'a>>, String) {
+    let reqs = requests(node, hints, npath, problems);
+    let mut a = Assigning {
+        inv,
+        node,
+        hints,
+        npath,
+        problems,
+        warnings,
+        taken: vec![None; inv.disks.len()],
+        chosen: vec![Vec::new(); reqs.len()],
+    };
+    a.identities(&reqs);
+    a.filters(&reqs);
+
+    let marker = install_marker(
+        site,
+        &node.name,
+        a.chosen
+            .iter()
+            .flatten()
+            .filter_map(|&di| inv.disks[di].preferred_by_id()),
+    );
+    let mut picked = Vec::new();
+    for (ri, req) in reqs.iter().enumerate() {
+        let Some(role) = req.role else { continue };
+        let disks = std::mem::take(&mut a.chosen[ri]);
+        let layout = a.check_role(req, role, &disks);
+        for (index, &di) in disks.iter().enumerate() {
+            picked.extend(a.pick(req, role, layout, index, &inv.disks[di], &marker));
+        }
+    }
+    (picked, marker)
+}
+
+/// The node's roles with the selectors that find their disks (the site's, else the hints').
+fn requests<'n>(
+    node: &'n Node,
+    hints: &Hints,
+    npath: &str,
+    problems: &mut Problems,
+) -> Vec<RoleReq<'n>> {
     let hint_for = |k: DiskRoleKind| -> Vec<DiskSelector> {
         hints
             .disks
@@ -308,148 +246,178 @@ pub(crate) fn assign<'a>(
             pos: role.pos,
         });
     }
+    reqs
+}
 
-    // slot -> chosen disk index in inv.disks, per request and selector order.
-    let mut taken: Vec<Option<DiskRoleKind>> = vec![None; inv.disks.len()];
-    let mut chosen: Vec<Vec<usize>> = vec![Vec::new(); reqs.len()];
+/// The state of one assignment: what is taken, what each request chose, what went wrong.
+struct Assigning<'a, 'c> {
+    inv: &'a Inventory,
+    node: &'c Node,
+    hints: &'c Hints,
+    npath: &'c str,
+    problems: &'c mut Problems,
+    warnings: &'c mut Vec<String>,
+    /// Per disk of the inventory, the role that took it.
+    taken: Vec<Option<DiskRoleKind>>,
+    /// Per request, the indices in `inv.disks` chosen for it, in selector order.
+    chosen: Vec<Vec<usize>>,
+}
 
-    // Pass 1: identities, so a filter never steals a disk named explicitly elsewhere.
-    for (ri, req) in reqs.iter().enumerate() {
-        for (si, sel) in req.selectors.iter().enumerate() {
-            if matches!(sel, DiskSelector::Filter(_)) {
-                continue;
-            }
-            let path = format!("{npath}.{}.disks[{si}]", req.kind);
-            let Some(di) = inv.disks.iter().position(|d| identity_matches(sel, d)) else {
-                problems.push(
-                    Some(req.pos),
-                    path,
-                    format!("no disk on this machine has {}", describe_selector(sel)),
-                    Some(format!("disks present: {}", list_disks(inv))),
-                );
-                continue;
-            };
-            let d = &inv.disks[di];
-            if let Some(why) = never_target(d) {
-                problems.push(
-                    Some(req.pos),
-                    path,
-                    format!("{} is {why}: it can never be installed to", d.describe()),
-                    None,
-                );
-                continue;
-            }
-            if let Some(other) = taken[di] {
-                problems.push(
-                    Some(req.pos),
-                    path,
-                    format!("{} is already used for {other}", d.describe()),
-                    Some("each disk serves one role".into()),
-                );
-                continue;
-            }
-            taken[di] = Some(req.kind);
-            chosen[ri].push(di);
-        }
+impl Assigning<'_, '_> {
+    fn take(&mut self, di: usize, ri: usize, kind: DiskRoleKind) {
+        self.taken[di] = Some(kind);
+        self.chosen[ri].push(di);
     }
-    // Pass 2: filters, over what is still free, in role order.
-    for (ri, req) in reqs.iter().enumerate() {
-        for (si, sel) in req.selectors.iter().enumerate() {
-            let DiskSelector::Filter(f) = sel else {
-                continue;
-            };
-            let path = if req.from_hints {
-                format!("{npath}.{}", req.kind)
-            } else {
-                format!("{npath}.{}.disks[{si}]", req.kind)
-            };
-            let want = f.count.max(1) as usize;
-            let mut why_not = Vec::new();
-            let mut hits = Vec::new();
-            for (di, d) in inv.disks.iter().enumerate() {
+
+    /// Pass 1: identities, so a filter never steals a disk named explicitly elsewhere.
+    fn identities(&mut self, reqs: &[RoleReq<'_>]) {
+        let inv = self.inv;
+        for (ri, req) in reqs.iter().enumerate() {
+            for (si, sel) in req.selectors.iter().enumerate() {
+                if matches!(sel, DiskSelector::Filter(_)) {
+                    continue;
+                }
+                let path = format!("{}.{}.disks[{si}]", self.npath, req.kind);
+                let Some(di) = inv.disks.iter().position(|d| identity_matches(sel, d)) else {
+                    self.problems.push(
+                        Some(req.pos),
+                        path,
+                        format!("no disk on this machine has {}", describe_selector(sel)),
+                        Some(format!("disks present: {}", list_disks(inv))),
+                    );
+                    continue;
+                };
+                let d = &inv.disks[di];
                 if let Some(why) = never_target(d) {
-                    if d.boot_medium {
-                        why_not.push(format!("{}: {why}", d.name));
-                    }
+                    self.problems.push(
+                        Some(req.pos),
+                        path,
+                        format!("{} is {why}: it can never be installed to", d.describe()),
+                        None,
+                    );
                     continue;
                 }
-                if let Some(role) = taken[di] {
-                    why_not.push(format!("{}: already used for {role}", d.name));
+                if let Some(other) = self.taken[di] {
+                    self.problems.push(
+                        Some(req.pos),
+                        path,
+                        format!("{} is already used for {other}", d.describe()),
+                        Some("each disk serves one role".into()),
+                    );
                     continue;
                 }
-                match filter_mismatch(f, d) {
-                    Some(m) => why_not.push(format!("{}: {m}", d.name)),
-                    None => hits.push(di),
-                }
-            }
-            let src = if req.from_hints {
-                format!(
-                    "profile {}'s {} hint {}",
-                    hints.profile.as_deref().unwrap_or("?"),
-                    req.kind,
-                    describe_selector(sel)
-                )
-            } else {
-                describe_selector(sel)
-            };
-            if hits.len() < want {
-                problems.push(
-                    Some(req.pos),
-                    path,
-                    format!(
-                        "{src} needs {want} disk{} but {} free disk{} match{}",
-                        if want == 1 { "" } else { "s" },
-                        hits.len(),
-                        if hits.len() == 1 { "" } else { "s" },
-                        if why_not.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", why_not.join("; "))
-                        }
-                    ),
-                    Some(
-                        "name the disks by serial or by-id (see `tappaas-installer probe`)".into(),
-                    ),
-                );
-                continue;
-            }
-            if hits.len() > want {
-                problems.push(
-                    Some(req.pos),
-                    path,
-                    format!(
-                        "{src} is ambiguous: it matches {} disks ({}) but asks for {want}",
-                        hits.len(),
-                        hits.iter()
-                            .map(|&i| inv.disks[i].describe())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
-                    Some(
-                        "narrow the filter (model, size range) or name the disks by serial".into(),
-                    ),
-                );
-                continue;
-            }
-            for di in hits {
-                taken[di] = Some(req.kind);
-                chosen[ri].push(di);
+                self.take(di, ri, req.kind);
             }
         }
     }
 
-    let marker = install_marker(
-        site,
-        &node.name,
-        chosen
-            .iter()
-            .flatten()
-            .filter_map(|&di| inv.disks[di].preferred_by_id()),
-    );
-    let mut picked = Vec::new();
-    for (ri, req) in reqs.iter().enumerate() {
-        let Some(role) = req.role else { continue };
-        let disks = &chosen[ri];
+    /// Pass 2: filters, over what is still free, in role order.
+    fn filters(&mut self, reqs: &[RoleReq<'_>]) {
+        for (ri, req) in reqs.iter().enumerate() {
+            for (si, sel) in req.selectors.iter().enumerate() {
+                let DiskSelector::Filter(f) = sel else {
+                    continue;
+                };
+                if let Some(hits) = self.filter(req, si, sel, f) {
+                    for di in hits {
+                        self.take(di, ri, req.kind);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The free disks filter `f` (selector `si` of `req`) takes, or `None` (a problem pushed)
+    /// when it matches fewer or more than it asks for.
+    fn filter(
+        &mut self,
+        req: &RoleReq<'_>,
+        si: usize,
+        sel: &DiskSelector,
+        f: &DiskFilter,
+    ) -> Option<Vec<usize>> {
+        let inv = self.inv;
+        let path = if req.from_hints {
+            format!("{}.{}", self.npath, req.kind)
+        } else {
+            format!("{}.{}.disks[{si}]", self.npath, req.kind)
+        };
+        let want = f.count.max(1) as usize;
+        let (hits, why_not) = self.free_matches(f);
+        let src = if req.from_hints {
+            format!(
+                "profile {}'s {} hint {}",
+                self.hints.profile.as_deref().unwrap_or("?"),
+                req.kind,
+                describe_selector(sel)
+            )
+        } else {
+            describe_selector(sel)
+        };
+        if hits.len() < want {
+            self.problems.push(
+                Some(req.pos),
+                path,
+                format!(
+                    "{src} needs {want} disk{} but {} free disk{} match{}",
+                    if want == 1 { "" } else { "s" },
+                    hits.len(),
+                    if hits.len() == 1 { "" } else { "s" },
+                    if why_not.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", why_not.join("; "))
+                    }
+                ),
+                Some("name the disks by serial or by-id (see `tappaas-installer probe`)".into()),
+            );
+            return None;
+        }
+        if hits.len() > want {
+            self.problems.push(
+                Some(req.pos),
+                path,
+                format!(
+                    "{src} is ambiguous: it matches {} disks ({}) but asks for {want}",
+                    hits.len(),
+                    hits.iter()
+                        .map(|&i| inv.disks[i].describe())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                Some("narrow the filter (model, size range) or name the disks by serial".into()),
+            );
+            return None;
+        }
+        Some(hits)
+    }
+
+    /// The free disks `f` matches, and why each other disk worth naming does not.
+    fn free_matches(&self, f: &DiskFilter) -> (Vec<usize>, Vec<String>) {
+        let mut why_not = Vec::new();
+        let mut hits = Vec::new();
+        for (di, d) in self.inv.disks.iter().enumerate() {
+            if let Some(why) = never_target(d) {
+                if d.boot_medium {
+                    why_not.push(format!("{}: {why}", d.name));
+                }
+                continue;
+            }
+            if let Some(role) = self.taken[di] {
+                why_not.push(format!("{}: already used for {role}", d.name));
+                continue;
+            }
+            match filter_mismatch(f, d) {
+                Some(m) => why_not.push(format!("{}: {m}", d.name)),
+                None => hits.push(di),
+            }
+        }
+        (hits, why_not)
+    }
+
+    /// The role's layout, with every problem of its disks taken together (count, layout,
+    /// mirror sizes).
+    fn check_role(&mut self, req: &RoleReq<'_>, role: &DiskRole, disks: &[usize]) -> Layout {
         let n = disks.len();
         // Layout: the site's when it listed disks; otherwise derived from what the hints found.
         let layout = if req.from_hints {
@@ -461,9 +429,9 @@ pub(crate) fn assign<'a>(
         } else {
             role.layout
         };
-        let rpath = format!("{npath}.{}", req.kind);
+        let rpath = format!("{}.{}", self.npath, req.kind);
         if n > 0 && n < layout.min_disks() {
-            problems.push(
+            self.problems.push(
                 Some(req.pos),
                 format!("{rpath}.layout"),
                 format!(
@@ -478,12 +446,12 @@ pub(crate) fn assign<'a>(
             // tank2 is the non-redundant tier by design (backups, services with their own
             // redundancy), so a stripe there is a choice; for boot and tank1 it is a mistake.
             if req.kind == DiskRoleKind::Tank2 {
-                warnings.push(format!(
+                self.warnings.push(format!(
                     "tank2 on {} stripes {n} disks: one failed disk loses the whole pool",
-                    node.name
+                    self.node.name
                 ));
             } else {
-                problems.push(
+                self.problems.push(
                     Some(req.pos),
                     format!("{rpath}.layout"),
                     format!("{n} disks with layout single would be a stripe: one failed disk loses the pool"),
@@ -492,7 +460,7 @@ pub(crate) fn assign<'a>(
             }
         }
         if req.kind == DiskRoleKind::Boot && n > 2 {
-            problems.push(
+            self.problems.push(
                 Some(req.pos),
                 rpath.clone(),
                 format!("the boot role takes one disk or a mirror of two, not {n}"),
@@ -500,119 +468,137 @@ pub(crate) fn assign<'a>(
             );
         }
         if layout == Layout::Mirror && n >= 2 {
-            let sizes: Vec<u64> = disks.iter().map(|&i| inv.disks[i].size_bytes).collect();
-            let (min, max) = (
-                sizes.iter().copied().min().unwrap_or(0),
-                sizes.iter().copied().max().unwrap_or(0),
-            );
-            // Proxmox's rule: mirror members within 10% of each other.
-            if min > 0 && (max - min) * 10 > min {
-                problems.push(
-                    Some(req.pos),
-                    format!("{rpath}.disks"),
-                    format!(
-                        "mirror members differ in size by more than 10%: {}",
-                        disks
-                            .iter()
-                            .map(|&i| inv.disks[i].describe())
-                            .collect::<Vec<_>>()
-                            .join(" vs ")
-                    ),
-                    Some("use disks of similar size; the mirror would only use the smaller".into()),
-                );
-            }
-            let lss: std::collections::BTreeSet<u32> = disks
-                .iter()
-                .map(|&i| inv.disks[i].logical_sector_size)
-                .collect();
-            if lss.len() > 1 {
-                warnings.push(format!(
-                    "{}: mirror members have different logical sector sizes ({lss:?}); ashift=12 covers both",
-                    req.kind
-                ));
-            }
+            self.check_mirror(req, &rpath, disks);
         }
         if req.kind == DiskRoleKind::Tank1 && n == 1 {
-            warnings.push(format!(
+            self.warnings.push(format!(
                 "tank1 on {} is a single disk: no redundancy on this node, only replication \
                  between nodes protects its VMs",
-                node.name
+                self.node.name
             ));
         }
+        layout
+    }
+
+    fn check_mirror(&mut self, req: &RoleReq<'_>, rpath: &str, disks: &[usize]) {
+        let inv = self.inv;
+        let sizes: Vec<u64> = disks.iter().map(|&i| inv.disks[i].size_bytes).collect();
+        let (min, max) = (
+            sizes.iter().copied().min().unwrap_or(0),
+            sizes.iter().copied().max().unwrap_or(0),
+        );
+        // Proxmox's rule: mirror members within 10% of each other.
+        if min > 0 && (max - min) * 10 > min {
+            self.problems.push(
+                Some(req.pos),
+                format!("{rpath}.disks"),
+                format!(
+                    "mirror members differ in size by more than 10%: {}",
+                    disks
+                        .iter()
+                        .map(|&i| inv.disks[i].describe())
+                        .collect::<Vec<_>>()
+                        .join(" vs ")
+                ),
+                Some("use disks of similar size; the mirror would only use the smaller".into()),
+            );
+        }
+        let lss: std::collections::BTreeSet<u32> = disks
+            .iter()
+            .map(|&i| inv.disks[i].logical_sector_size)
+            .collect();
+        if lss.len() > 1 {
+            self.warnings.push(format!(
+                "{}: mirror members have different logical sector sizes ({lss:?}); ashift=12 covers both",
+                req.kind
+            ));
+        }
+    }
+
+    /// Disk `index` of the role, checked on its own (size, in use, consent to erase it).
+    fn pick<'a>(
+        &mut self,
+        req: &RoleReq<'_>,
+        role: &DiskRole,
+        layout: Layout,
+        index: usize,
+        d: &'a Disk,
+        marker: &str,
+    ) -> Option<Picked<'a>> {
+        let rpath = format!("{}.{}", self.npath, req.kind);
         let min_size = match req.kind {
-            DiskRoleKind::Boot => hints
+            DiskRoleKind::Boot => self
+                .hints
                 .min_boot_disk_bytes
                 .unwrap_or(super::DEFAULT_MIN_BOOT_DISK),
             _ => super::MIN_DATA_DISK,
         };
-        for (index, &di) in disks.iter().enumerate() {
-            let d = &inv.disks[di];
-            let mut erases = holdings(d);
-            let interrupted = erases.is_some() && interrupted_install(d, &marker);
-            if interrupted {
-                erases = Some(interrupted_description(&marker));
-            }
-            if d.size_bytes < min_size {
-                problems.push(
-                    Some(req.pos),
-                    format!("{rpath}.disks"),
-                    format!(
-                        "{} is too small for {}: it needs at least {}",
-                        d.describe(),
-                        req.kind,
-                        crate::inventory::human_bytes(min_size)
-                    ),
-                    Some("choose a larger disk".into()),
-                );
-            }
-            if d.is_mounted() {
-                problems.push(
-                    Some(req.pos),
-                    rpath.clone(),
-                    format!("{} is mounted on the live system", d.describe()),
-                    Some("unmount it (or pick another disk); the installer never writes a mounted disk".into()),
-                );
-            }
-            for usage in d.in_use() {
-                problems.push(
-                    Some(req.pos),
-                    rpath.clone(),
-                    format!("{}: {usage}", d.describe()),
-                    Some(
-                        "stop what uses it first (swapoff, mdadm --stop, dmsetup remove), or pick \
-                         another disk"
-                            .into(),
-                    ),
-                );
-            }
-            if let Some(what) = &erases {
-                if !role.wipe && !interrupted {
-                    problems.push(
-                        Some(req.pos),
-                        format!("{rpath}.wipe"),
-                        format!("{} holds {what}", d.describe()),
-                        Some(format!(
-                            "to erase it, add `wipe = true` to [node.{}] of node {}; otherwise \
-                             choose another disk",
-                            req.kind, node.name
-                        )),
-                    );
-                }
-            }
-            let Some(by_id) = d.preferred_by_id() else {
-                continue; // never_target() already excluded disks without by-id links
-            };
-            picked.push(Picked {
-                role: req.kind,
-                index,
-                layout,
-                disk: d,
-                by_id: by_id.to_string(),
-                erases,
-            });
+        let mut erases = holdings(d);
+        let interrupted = erases.is_some() && interrupted_install(d, marker);
+        if interrupted {
+            erases = Some(interrupted_description(marker));
         }
+        if d.size_bytes < min_size {
+            self.problems.push(
+                Some(req.pos),
+                format!("{rpath}.disks"),
+                format!(
+                    "{} is too small for {}: it needs at least {}",
+                    d.describe(),
+                    req.kind,
+                    crate::inventory::human_bytes(min_size)
+                ),
+                Some("choose a larger disk".into()),
+            );
+        }
+        if d.is_mounted() {
+            self.problems.push(
+                Some(req.pos),
+                rpath.clone(),
+                format!("{} is mounted on the live system", d.describe()),
+                Some(
+                    "unmount it (or pick another disk); the installer never writes a mounted disk"
+                        .into(),
+                ),
+            );
+        }
+        for usage in d.in_use() {
+            self.problems.push(
+                Some(req.pos),
+                rpath.clone(),
+                format!("{}: {usage}", d.describe()),
+                Some(
+                    "stop what uses it first (swapoff, mdadm --stop, dmsetup remove), or pick \
+                     another disk"
+                        .into(),
+                ),
+            );
+        }
+        if let Some(what) = &erases {
+            if !role.wipe && !interrupted {
+                self.problems.push(
+                    Some(req.pos),
+                    format!("{rpath}.wipe"),
+                    format!("{} holds {what}", d.describe()),
+                    Some(format!(
+                        "to erase it, add `wipe = true` to [node.{}] of node {}; otherwise \
+                         choose another disk",
+                        req.kind, self.node.name
+                    )),
+                );
+            }
+        }
+        // never_target() already excluded disks without by-id links.
+        let by_id = d.preferred_by_id()?;
+        Some(Picked {
+            role: req.kind,
+            index,
+            layout,
+            disk: d,
+            by_id: by_id.to_string(),
+            erases,
+        })
     }
-    (picked, marker)
 }
 
 fn list_disks(inv: &Inventory) -> String {

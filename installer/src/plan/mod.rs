@@ -5,18 +5,21 @@
 //! the same inputs give the same plan, byte for byte, which is what the golden tests pin.
 
 mod disks;
+mod holdings;
 mod layout;
 mod nics;
 mod node;
 mod render;
+mod step;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use disks::holdings;
-pub use disks::{interrupted_install, marked_label, MARKER_SEPARATOR};
+pub(crate) use holdings::holdings;
+pub use holdings::{interrupted_install, marked_label, MARKER_SEPARATOR};
 pub use layout::{PartKind, GPT_TYPE_BIOS_BOOT, GPT_TYPE_ESP, GPT_TYPE_ZFS};
 pub use node::{select_node, NodeChoice};
 pub use render::render_human;
+pub use step::{DiskKey, Step, StepId, StepKind, UnknownStep};
 
 use crate::inventory::{Disk, FirmwareMode, Inventory};
 use serde::{Deserialize, Serialize};
@@ -313,17 +316,6 @@ pub struct SystemPlan {
     pub ssh_keys: usize,
 }
 
-/// One step of the install, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Step {
-    /// Stable id (journal key), e.g. `partition:boot-0`.
-    pub id: String,
-    /// What it does, in words.
-    pub description: String,
-    /// Destroys data (shown in red by front ends, with a text marker too).
-    pub destructive: bool,
-}
-
 /// One reason the site does not fit the machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
@@ -431,7 +423,7 @@ pub fn plan(
     let pools = layout::pools(site, &picked, &disk_plans);
     let untouched = disks::untouched(inv, &picked);
     let system = system_plan(site, node, bridges);
-    let steps = steps(&disk_plans, &pools, node.role);
+    let steps = step::steps(&disk_plans, &pools, node.role);
     warnings.extend(hints.quirks.iter().cloned());
 
     Ok(Plan {
@@ -567,108 +559,4 @@ fn system_plan(site: &Site, node: &tappaas_site::Node, bridges: Vec<BridgePlan>)
         keyboard: site.site.keyboard.clone(),
         ssh_keys: site.credentials.ssh_keys.len(),
     }
-}
-
-fn steps(disks: &[DiskPlan], pools: &[PoolPlan], role: Role) -> Vec<Step> {
-    let mut s = Vec::new();
-    let mut push = |id: String, description: String, destructive: bool| {
-        s.push(Step {
-            id,
-            description,
-            destructive,
-        })
-    };
-    push(
-        "preflight".into(),
-        "check every planned disk, the payloads and the machine before any write".into(),
-        false,
-    );
-    for d in disks {
-        let key = format!("{}-{}", d.role, d.index);
-        if let Some(what) = &d.erases {
-            push(
-                format!("wipe:{key}"),
-                format!("erase {} ({what})", d.disk),
-                true,
-            );
-        } else {
-            push(
-                format!("wipe:{key}"),
-                format!("clear stale signatures on {}", d.disk),
-                true,
-            );
-        }
-        push(
-            format!("partition:{key}"),
-            format!(
-                "write GPT on {}: {}",
-                d.disk,
-                d.partitions
-                    .iter()
-                    .map(|p| p.label.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            true,
-        );
-    }
-    for p in pools {
-        let members: usize = p.vdevs.iter().map(|v| v.members.len()).sum();
-        push(
-            format!("pool:{}", p.name),
-            format!(
-                "create pool {} ({}, {} disk{})",
-                p.name,
-                p.vdevs
-                    .first()
-                    .map(|v| v.layout.as_str())
-                    .unwrap_or("single"),
-                members,
-                if members == 1 { "" } else { "s" }
-            ),
-            true,
-        );
-    }
-    push(
-        "esp".into(),
-        "format the EFI system partitions (FAT32)".into(),
-        true,
-    );
-    push(
-        "root".into(),
-        "extract the Proxmox VE root image onto rpool/ROOT/pve-1".into(),
-        false,
-    );
-    push(
-        "packages".into(),
-        "unpack and configure the Proxmox VE packages in the new root".into(),
-        false,
-    );
-    push(
-        "configure".into(),
-        "write hostname, hosts, network interfaces, resolv.conf, timezone, keyboard, machine-id, \
-         hostid, root password hash and SSH keys"
-            .into(),
-        false,
-    );
-    push(
-        "tappaas".into(),
-        format!(
-            "install /etc/tappaas (node manifest, site file, first-boot secrets, 0600) and enable \
-             the first-boot agent ({role})"
-        ),
-        false,
-    );
-    push(
-        "bootloader".into(),
-        "install boot entries on every ESP (last, so a partial install never boots)".into(),
-        false,
-    );
-    push(
-        "finish".into(),
-        "set sync=standard, mountpoints and bootfs; write provenance; copy the log; export pools"
-            .into(),
-        false,
-    );
-    s
 }

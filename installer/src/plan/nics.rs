@@ -119,24 +119,19 @@ pub(crate) fn assign(
     npath: &str,
     problems: &mut Problems,
 ) -> Vec<BridgePlan> {
-    let physical: Vec<&Nic> = inv.nics.iter().filter(|n| n.physical).collect();
     let pick = |role: &str,
                 given: Option<&NicSelector>,
                 hint: Option<&String>,
-                problems: &mut Problems|
-     -> Option<&Nic> {
-        let sel = match (given, hint) {
-            (Some(s), _) => s.clone(),
-            (None, Some(label)) => NicSelector::Port(label.clone()),
-            (None, None) => return None,
-        };
-        match resolve(inv, &sel, hints) {
-            Ok(n) => Some(n),
-            Err((msg, hint)) => {
-                problems.push(Some(node.pos), format!("{npath}.nics.{role}"), msg, hint);
-                None
-            }
-        }
+                problems: &mut Problems| {
+        pick_port(
+            inv,
+            hints,
+            node,
+            &format!("{npath}.nics.{role}"),
+            given,
+            hint,
+            problems,
+        )
     };
     let mut lan = pick(
         "lan",
@@ -152,27 +147,76 @@ pub(crate) fn assign(
     );
     let explicit_or_hinted_lan = node.nics.lan.is_some() || hints.lan_port.is_some();
     if lan.is_none() && !explicit_or_hinted_lan {
-        // With a single port there is nothing to choose.
-        match physical.as_slice() {
-            [only] => lan = Some(only),
-            [] => problems.push(
-                Some(node.pos),
-                format!("{npath}.nics"),
-                "this machine has no physical network port",
-                None,
-            ),
-            _ => problems.push(
-                Some(node.pos),
-                format!("{npath}.nics.lan"),
-                format!(
-                    "which port is the LAN? this machine has {} ports: {}",
-                    physical.len(),
-                    list(inv)
-                ),
-                Some("add [node.nics] lan = { mac = \"...\" } (and wan for the primary)".into()),
-            ),
+        lan = only_port(inv, node, npath, problems);
+    }
+    check_pair(inv, node, hints, npath, lan, wan, problems);
+    bridges(site, node, lan, wan)
+}
+
+/// The port the site (`given`) or the profile (`hint`, a port label) names for one role.
+fn pick_port<'i>(
+    inv: &'i Inventory,
+    hints: &Hints,
+    node: &Node,
+    path: &str,
+    given: Option<&NicSelector>,
+    hint: Option<&String>,
+    problems: &mut Problems,
+) -> Option<&'i Nic> {
+    let sel = match (given, hint) {
+        (Some(s), _) => s.clone(),
+        (None, Some(label)) => NicSelector::Port(label.clone()),
+        (None, None) => return None,
+    };
+    match resolve(inv, &sel, hints) {
+        Ok(n) => Some(n),
+        Err((msg, hint)) => {
+            problems.push(Some(node.pos), path, msg, hint);
+            None
         }
     }
+}
+
+/// The LAN when nothing names it: with a single port there is nothing to choose.
+fn only_port<'i>(
+    inv: &'i Inventory,
+    node: &Node,
+    npath: &str,
+    problems: &mut Problems,
+) -> Option<&'i Nic> {
+    let physical: Vec<&Nic> = inv.nics.iter().filter(|n| n.physical).collect();
+    match physical.as_slice() {
+        [only] => return Some(only),
+        [] => problems.push(
+            Some(node.pos),
+            format!("{npath}.nics"),
+            "this machine has no physical network port",
+            None,
+        ),
+        _ => problems.push(
+            Some(node.pos),
+            format!("{npath}.nics.lan"),
+            format!(
+                "which port is the LAN? this machine has {} ports: {}",
+                physical.len(),
+                list(inv)
+            ),
+            Some("add [node.nics] lan = { mac = \"...\" } (and wan for the primary)".into()),
+        ),
+    }
+    None
+}
+
+/// The primary has a WAN port, and the LAN and the WAN are two ports.
+fn check_pair(
+    inv: &Inventory,
+    node: &Node,
+    hints: &Hints,
+    npath: &str,
+    lan: Option<&Nic>,
+    wan: Option<&Nic>,
+    problems: &mut Problems,
+) {
     if node.role == Role::Primary
         && wan.is_none()
         && node.nics.wan.is_none()
@@ -198,6 +242,10 @@ pub(crate) fn assign(
             );
         }
     }
+}
+
+/// The LAN bridge (the host's address, VLAN-aware) and the WAN bridge, for the ports found.
+fn bridges(site: &Site, node: &Node, lan: Option<&Nic>, wan: Option<&Nic>) -> Vec<BridgePlan> {
     let mut bridges = Vec::new();
     if let Some(l) = lan {
         bridges.push(BridgePlan {

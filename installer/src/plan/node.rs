@@ -3,7 +3,7 @@
 
 use super::{PlanError, Problems};
 use crate::inventory::Inventory;
-use tappaas_site::{Identify, Mac, Site};
+use tappaas_site::{Identify, Mac, Node, Site};
 
 /// The node a plan is for, and how it was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,96 +31,26 @@ pub fn select_node(
     explicit: Option<&str>,
     profile: Option<&str>,
 ) -> Result<NodeChoice, PlanError> {
-    let mut problems = Problems::default();
-    let by_name = |name: &str, how: &str, problems: &mut Problems| {
-        if let Some(i) = site.nodes.iter().position(|n| n.name == name) {
-            return Some(NodeChoice {
-                index: i,
-                reason: format!("{how} {name}"),
-            });
-        }
-        let names: Vec<&str> = site.nodes.iter().map(|n| n.name.as_str()).collect();
-        let close = names
-            .iter()
-            .filter(|n| strsim::levenshtein(n, name) <= 2)
-            .copied()
-            .collect::<Vec<_>>();
-        problems.push(
-            None,
-            "node",
-            format!("the site has no node named {name:?} (given by {how})"),
-            Some(if close.is_empty() {
-                format!("the site's nodes are: {}", names.join(", "))
-            } else {
-                format!("did you mean {}?", close.join(" or "))
-            }),
-        );
-        None
-    };
     if let Some(name) = explicit {
-        return by_name(name, "--node", &mut problems).ok_or(PlanError {
-            node: None,
-            problems: problems.0,
-        });
+        return by_name(site, name, "--node");
     }
     if let Some(name) = cmdline_arg(inv, "tappaas.node") {
-        return by_name(name, "kernel command line tappaas.node=", &mut problems).ok_or(
-            PlanError {
-                node: None,
-                problems: problems.0,
-            },
-        );
+        return by_name(site, name, "kernel command line tappaas.node=");
     }
-
-    let macs: Vec<(Mac, &str)> = inv
-        .nics
+    let macs = physical_macs(inv);
+    let index_arg = cmdline_arg(inv, "tappaas.index").and_then(|s| s.parse::<u32>().ok());
+    let mut matches: Vec<NodeChoice> = site
+        .nodes
         .iter()
-        .filter(|n| n.physical)
-        .flat_map(|n| {
-            [n.permanent_mac.as_deref(), Some(n.mac.as_str())]
-                .into_iter()
-                .flatten()
-                .filter_map(|m| Mac::parse(m).map(|m| (m, n.name.as_str())))
-                .collect::<Vec<_>>()
+        .enumerate()
+        .filter_map(|(index, n)| {
+            let reason = identifies(inv, site, n, &macs, profile, index_arg)?;
+            Some(NodeChoice { index, reason })
         })
         .collect();
-    let index_arg = cmdline_arg(inv, "tappaas.index").and_then(|s| s.parse::<u32>().ok());
-
-    let mut matches: Vec<NodeChoice> = Vec::new();
-    for (i, n) in site.nodes.iter().enumerate() {
-        let reason = match &n.identify {
-            Identify::Explicit => None,
-            Identify::Mac(m) => macs
-                .iter()
-                .find(|(mac, _)| mac == m)
-                .map(|(mac, nic)| format!("MAC {mac} on {nic}")),
-            Identify::DmiSerial(s) => (!s.is_empty() && inv.dmi.product_serial.trim() == s)
-                .then(|| format!("DMI serial {s}")),
-            Identify::Profile {
-                profile: p,
-                index: idx,
-            } => {
-                let same_profile = site
-                    .nodes
-                    .iter()
-                    .filter(
-                        |o| matches!(&o.identify, Identify::Profile { profile: q, .. } if q == p),
-                    )
-                    .count();
-                let index_ok = match index_arg {
-                    Some(k) => k == *idx,
-                    None => same_profile == 1,
-                };
-                (profile == Some(p.as_str()) && index_ok)
-                    .then(|| format!("hardware profile {p}, index {idx}"))
-            }
-        };
-        if let Some(reason) = reason {
-            matches.push(NodeChoice { index: i, reason });
-        }
-    }
+    let mut problems = Problems::default();
     match matches.len() {
-        1 => Ok(matches.remove(0)),
+        1 => return Ok(matches.remove(0)),
         0 => {
             let seen = format!(
                 "this machine: DMI {:?} serial {:?}, profile {}, MACs {}",
@@ -146,10 +76,6 @@ pub fn select_node(
                         .into(),
                 ),
             );
-            Err(PlanError {
-                node: None,
-                problems: problems.0,
-            })
         }
         _ => {
             let list: Vec<String> = matches
@@ -166,10 +92,93 @@ pub fn select_node(
                         .into(),
                 ),
             );
-            Err(PlanError {
-                node: None,
-                problems: problems.0,
-            })
+        }
+    }
+    Err(PlanError {
+        node: None,
+        problems: problems.0,
+    })
+}
+
+/// The node named `name` (given by `how`), or an error with the names close to it.
+fn by_name(site: &Site, name: &str, how: &str) -> Result<NodeChoice, PlanError> {
+    if let Some(i) = site.nodes.iter().position(|n| n.name == name) {
+        return Ok(NodeChoice {
+            index: i,
+            reason: format!("{how} {name}"),
+        });
+    }
+    let names: Vec<&str> = site.nodes.iter().map(|n| n.name.as_str()).collect();
+    let close = names
+        .iter()
+        .filter(|n| strsim::levenshtein(n, name) <= 2)
+        .copied()
+        .collect::<Vec<_>>();
+    let mut problems = Problems::default();
+    problems.push(
+        None,
+        "node",
+        format!("the site has no node named {name:?} (given by {how})"),
+        Some(if close.is_empty() {
+            format!("the site's nodes are: {}", names.join(", "))
+        } else {
+            format!("did you mean {}?", close.join(" or "))
+        }),
+    );
+    Err(PlanError {
+        node: None,
+        problems: problems.0,
+    })
+}
+
+/// Every MAC of the physical ports (the permanent one, then the current one), with the port.
+fn physical_macs(inv: &Inventory) -> Vec<(Mac, &str)> {
+    inv.nics
+        .iter()
+        .filter(|n| n.physical)
+        .flat_map(|n| {
+            [n.permanent_mac.as_deref(), Some(n.mac.as_str())]
+                .into_iter()
+                .flatten()
+                .filter_map(|m| Mac::parse(m).map(|m| (m, n.name.as_str())))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Why node `n`'s `identify` rule matches this machine, or `None`.
+fn identifies(
+    inv: &Inventory,
+    site: &Site,
+    n: &Node,
+    macs: &[(Mac, &str)],
+    profile: Option<&str>,
+    index_arg: Option<u32>,
+) -> Option<String> {
+    match &n.identify {
+        Identify::Explicit => None,
+        Identify::Mac(m) => macs
+            .iter()
+            .find(|(mac, _)| mac == m)
+            .map(|(mac, nic)| format!("MAC {mac} on {nic}")),
+        Identify::DmiSerial(s) => {
+            (!s.is_empty() && inv.dmi.product_serial.trim() == s).then(|| format!("DMI serial {s}"))
+        }
+        Identify::Profile {
+            profile: p,
+            index: idx,
+        } => {
+            let same_profile = site
+                .nodes
+                .iter()
+                .filter(|o| matches!(&o.identify, Identify::Profile { profile: q, .. } if q == p))
+                .count();
+            let index_ok = match index_arg {
+                Some(k) => k == *idx,
+                None => same_profile == 1,
+            };
+            (profile == Some(p.as_str()) && index_ok)
+                .then(|| format!("hardware profile {p}, index {idx}"))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! and why, pools, system settings and steps. Plain text, no colour, so it reads the same on a
 //! serial console, in a log and in the TUI's summary.
 
-use super::Plan;
+use super::{DiskKey, Plan};
 use crate::inventory::human_bytes;
 use std::fmt::Write;
 
@@ -25,7 +25,19 @@ fn ibytes(b: u64) -> String {
 /// Renders the plan for people.
 pub fn render_human(p: &Plan) -> String {
     let mut o = String::new();
-    // Writing to a String cannot fail; the results are ignored on purpose.
+    header(&mut o, p);
+    disks(&mut o, p);
+    untouched(&mut o, p);
+    pools(&mut o, p);
+    system(&mut o, p);
+    steps(&mut o, p);
+    o
+}
+
+// Writing to a String cannot fail; the results below are ignored on purpose.
+
+/// The node, how it was recognised, the machine.
+fn header(o: &mut String, p: &Plan) {
     let _ = writeln!(
         o,
         "TAPPaaS install plan: site {}, node {} ({}, node {}){}",
@@ -62,10 +74,13 @@ pub fn render_human(p: &Plan) -> String {
     if let Some(prof) = &p.node.profile {
         let _ = writeln!(o, "  hardware profile: {prof}");
     }
+}
 
+/// Every disk written, with what it loses and its partitions.
+fn disks(o: &mut String, p: &Plan) {
     let _ = writeln!(o, "\nDisks that will be WRITTEN ({}):", p.disks.len());
     for d in &p.disks {
-        let _ = writeln!(o, "  [{}-{}] {}", d.role, d.index, d.disk);
+        let _ = writeln!(o, "  [{}] {}", DiskKey::of(d), d.disk);
         let _ = writeln!(o, "      {}", d.disk.by_id);
         match &d.erases {
             Some(what) => {
@@ -92,7 +107,10 @@ pub fn render_human(p: &Plan) -> String {
             );
         }
     }
+}
 
+/// Every disk left alone, and why.
+fn untouched(o: &mut String, p: &Plan) {
     let _ = writeln!(
         o,
         "\nDisks that will NOT be touched ({}):",
@@ -104,7 +122,10 @@ pub fn render_human(p: &Plan) -> String {
     for u in &p.untouched {
         let _ = writeln!(o, "  {}: {}", u.disk, u.reason);
     }
+}
 
+/// The pools, their vdevs and properties.
+fn pools(o: &mut String, p: &Plan) {
     let _ = writeln!(o, "\nPools:");
     for pool in &p.pools {
         let _ = writeln!(
@@ -136,7 +157,10 @@ pub fn render_human(p: &Plan) -> String {
             let _ = writeln!(o, "    datasets: {}", pool.datasets.join(", "));
         }
     }
+}
 
+/// Host name, addresses, bridges, cluster, locale.
+fn system(o: &mut String, p: &Plan) {
     let s = &p.system;
     let _ = writeln!(o, "\nSystem:");
     let _ = writeln!(o, "  hostname {} ({})", s.hostname, s.fqdn);
@@ -182,7 +206,10 @@ pub fn render_human(p: &Plan) -> String {
         s.ssh_keys,
         if s.ssh_keys == 1 { "" } else { "s" }
     );
+}
 
+/// The steps in order, then the warnings.
+fn steps(o: &mut String, p: &Plan) {
     let _ = writeln!(o, "\nSteps:");
     for (i, st) in p.steps.iter().enumerate() {
         let _ = writeln!(
@@ -203,5 +230,4 @@ pub fn render_human(p: &Plan) -> String {
             let _ = writeln!(o, "  ! {w}");
         }
     }
-    o
 }

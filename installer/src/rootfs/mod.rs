@@ -116,17 +116,7 @@ pub fn extract(
         bytes_done: report.bytes,
         bytes_total: report.bytes,
     };
-    if let Err(e) = std::fs::create_dir(dest) {
-        if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(e).with_context(|| format!("creating {}", dest.display()));
-        }
-    }
-    let root = open(
-        dest,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening {} to extract {label} into it", dest.display()))?;
+    let root = open_dest(dest, label)?;
     let threads = match opts.threads {
         0 => {
             thread::available_parallelism()
@@ -144,64 +134,13 @@ pub fn extract(
         opts.replace_existing,
         opts.ignore_xattr_errors,
     );
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let fail = |e: anyhow::Error| {
-        failed.store(true, Relaxed);
-        if let Ok(mut slot) = first_error.lock() {
-            slot.get_or_insert(e);
-        }
-    };
     let snapshot = || Progress {
         files_done: stats.entries.load(Relaxed),
         bytes_done: stats.bytes.load(Relaxed),
         ..totals
     };
-    let mut last = Progress {
-        files_done: 0,
-        bytes_done: 0,
-        ..totals
-    };
-    progress(last);
-
-    let stop_prefetch = AtomicBool::new(false);
-    thread::scope(|s| {
-        let (tx, rx) = sync_channel::<Job>(threads * 4);
-        // Each worker owns a handle: when every worker is gone (even by a panic) the
-        // receiver is dropped and the producer's send fails instead of blocking forever.
-        let rx = Arc::new(Mutex::new(rx));
-        let mut handles = Vec::with_capacity(threads + 1);
-        for _ in 0..threads {
-            let (rx, c, f, fail) = (Arc::clone(&rx), &creator, &failed, &fail);
-            handles.push(s.spawn(move || worker(c, &rx, f, fail)));
-        }
-        drop(rx);
-        let (root_fd, c, f) = (root.as_fd(), &creator, &failed);
-        handles.push(s.spawn(move || {
-            if let Err(e) = produce(c, root_fd, &tx, f) {
-                fail(e);
-            }
-        }));
-        let prefetcher = s.spawn(|| prefetch(&img.file, &stop_prefetch));
-        let mut last_at = Instant::now();
-        while !handles.iter().all(|h| h.is_finished()) {
-            thread::sleep(Duration::from_millis(10));
-            let now = snapshot();
-            if last_at.elapsed() >= PROGRESS_EVERY && now != last && now != totals {
-                progress(now);
-                (last, last_at) = (now, Instant::now());
-            }
-        }
-        stop_prefetch.store(true, Relaxed);
-        drop(prefetcher);
-    });
+    create_all(&creator, root.as_fd(), threads, &snapshot, totals, progress)?;
     let created = start.elapsed();
-    if let Some(e) = first_error
-        .into_inner()
-        .map_err(|_| anyhow!("worker panicked"))?
-    {
-        return Err(e);
-    }
 
     for (idx, e) in img.entries.iter().enumerate() {
         if let Kind::HardLink { target } = e.kind {
@@ -219,6 +158,87 @@ pub fn extract(
     debug_assert_eq!(snapshot(), totals);
     progress(totals);
     Ok(report)
+}
+
+/// `dest`, created if missing, opened as the directory everything is created relative to.
+fn open_dest(dest: &Path, label: &str) -> Result<OwnedFd> {
+    if let Err(e) = std::fs::create_dir(dest) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(e).with_context(|| format!("creating {}", dest.display()));
+        }
+    }
+    open(
+        dest,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {} to extract {label} into it", dest.display()))
+}
+
+/// Every entry but the hard links, by `threads` workers fed by one producer walking the
+/// image, while this thread reports `progress` (first with nothing done, never the totals:
+/// those come once, at the very end). The first error stops the workers and is returned.
+fn create_all(
+    creator: &Creator<'_>,
+    root: BorrowedFd<'_>,
+    threads: usize,
+    snapshot: &dyn Fn() -> Progress,
+    totals: Progress,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let fail = |e: anyhow::Error| {
+        failed.store(true, Relaxed);
+        if let Ok(mut slot) = first_error.lock() {
+            slot.get_or_insert(e);
+        }
+    };
+    let mut last = Progress {
+        files_done: 0,
+        bytes_done: 0,
+        ..totals
+    };
+    progress(last);
+
+    let stop_prefetch = AtomicBool::new(false);
+    thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Job>(threads * 4);
+        // Each worker owns a handle: when every worker is gone (even by a panic) the
+        // receiver is dropped and the producer's send fails instead of blocking forever.
+        let rx = Arc::new(Mutex::new(rx));
+        let mut handles = Vec::with_capacity(threads + 1);
+        for _ in 0..threads {
+            let (rx, c, f, fail) = (Arc::clone(&rx), creator, &failed, &fail);
+            handles.push(s.spawn(move || worker(c, &rx, f, fail)));
+        }
+        drop(rx);
+        let (c, f) = (creator, &failed);
+        handles.push(s.spawn(move || {
+            if let Err(e) = produce(c, root, &tx, f) {
+                fail(e);
+            }
+        }));
+        let prefetcher = s.spawn(|| prefetch(&creator.img.file, &stop_prefetch));
+        let mut last_at = Instant::now();
+        while !handles.iter().all(|h| h.is_finished()) {
+            thread::sleep(Duration::from_millis(10));
+            let now = snapshot();
+            if last_at.elapsed() >= PROGRESS_EVERY && now != last && now != totals {
+                progress(now);
+                (last, last_at) = (now, Instant::now());
+            }
+        }
+        stop_prefetch.store(true, Relaxed);
+        drop(prefetcher);
+    });
+    match first_error
+        .into_inner()
+        .map_err(|_| anyhow!("worker panicked"))?
+    {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Ask the kernel to read the image ahead, sequentially, in the order the workers consume
