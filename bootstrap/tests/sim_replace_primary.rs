@@ -131,7 +131,7 @@ fn a_replaced_primary_rejoins_through_a_survivor_under_its_old_name_and_id() {
 /// the dead entry removed by the survivor first, the pinned certificate served.
 fn assert_rejoined_under_its_old_name(lab: &Lab, version_before: u32) {
     // One quorate cluster of three, the primary under its old name, id and link0 address.
-    assert_formed(&lab, "tappaas2");
+    assert_formed(lab, "tappaas2");
     let corosync = lab.site.corosync_nodes("tappaas2");
     assert_eq!(corosync["tappaas1"].nodeid, 1);
     assert_eq!(corosync["tappaas1"].ring0_addr, "10.0.0.10");
@@ -224,10 +224,10 @@ fn assert_joined_through_the_survivor(lab: &Lab) {
         "{joins:#?}"
     );
     // Nothing the agent sent was refused by the schema check.
-    assert_no_request_rejected(&lab);
+    assert_no_request_rejected(lab);
     // `join-window close` on the survivor.
     let hash = lab.config(2).site.credentials.root_password_hash;
-    tappaas_bootstrap::steps::restore_root_password(&SimRunner::of(&lab, "tappaas2"), &hash)
+    tappaas_bootstrap::steps::restore_root_password(&SimRunner::of(lab, "tappaas2"), &hash)
         .unwrap();
     assert_ne!(
         lab.site.node("tappaas2").unwrap().root_password(),
@@ -251,7 +251,7 @@ fn a_later_member_joins_through_the_replaced_primary(lab: &mut Lab) {
         .replace(NEW_SECRET, third)
         .replace("replace = true\n", "");
     tappaas_bootstrap::steps::set_root_password(
-        &SimRunner::of(&lab, "tappaas1"),
+        &SimRunner::of(lab, "tappaas1"),
         &Secret::new(third),
     )
     .unwrap();
