@@ -3,10 +3,8 @@
 //! line in the log and in the error; stderr captured; a time limit; secrets only on stdin.
 
 use crate::pve::Secret;
-use anyhow::{bail, Context as _};
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use anyhow::bail;
+use std::time::Duration;
 
 /// A command to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +20,7 @@ pub struct Cmd {
 }
 
 impl Cmd {
-    /// `program args...` with a 2-minute limit.
+    /// `program args...` with the runner's default limit (2 minutes).
     pub fn new<I, S>(program: &str, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
@@ -32,7 +30,7 @@ impl Cmd {
             program: program.to_string(),
             args: args.into_iter().map(Into::into).collect(),
             stdin: None,
-            timeout: Duration::from_secs(120),
+            timeout: tappaas_runner::DEFAULT_TIMEOUT,
         }
     }
     /// Feeds `secret` on stdin.
@@ -46,6 +44,17 @@ impl Cmd {
             .chain(self.args.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+    /// The same command for the shared runner; the secret goes to its secret stdin, which
+    /// never logs or shows it.
+    fn to_shared(&self) -> tappaas_runner::Cmd {
+        let c = tappaas_runner::Cmd::new(&self.program)
+            .args(&self.args)
+            .timeout(self.timeout);
+        match &self.stdin {
+            Some(secret) => c.secret_stdin(secret.expose().as_bytes()),
+            None => c,
+        }
     }
     /// The argv, for assertions in tests.
     pub fn argv(&self) -> Vec<&str> {
@@ -87,67 +96,19 @@ pub fn run_ok(r: &dyn Runner, cmd: &Cmd) -> anyhow::Result<Output> {
     Ok(out)
 }
 
-/// Runs commands on this machine.
+/// Runs commands on this machine, through the runner the installer uses too
+/// (`tappaas-runner`): its own process group, killed whole on timeout, the output pipes given a
+/// short grace after the child ends, the secret on stdin only.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemRunner;
 
 impl Runner for SystemRunner {
     fn run(&self, cmd: &Cmd) -> anyhow::Result<Output> {
-        tracing::info!("running {}", cmd.display());
-        let mut child = Command::new(&cmd.program)
-            .args(&cmd.args)
-            .stdin(if cmd.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting `{}`", cmd.display()))?;
-        if let (Some(secret), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
-            stdin
-                .write_all(secret.expose().as_bytes())
-                .with_context(|| format!("feeding stdin to `{}`", cmd.display()))?;
-        }
-        let mut out_pipe = child.stdout.take();
-        let mut err_pipe = child.stderr.take();
-        let out_t = std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(p) = out_pipe.as_mut() {
-                let _ = p.read_to_string(&mut s);
-            }
-            s
-        });
-        let err_t = std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(p) = err_pipe.as_mut() {
-                let _ = p.read_to_string(&mut s);
-            }
-            s
-        });
-        let start = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait()? {
-                break st;
-            }
-            if start.elapsed() > cmd.timeout {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "`{}` did not finish within {:?}",
-                    cmd.display(),
-                    cmd.timeout
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stdout = out_t.join().unwrap_or_default();
-        let stderr = err_t.join().unwrap_or_default();
+        let end = tappaas_runner::run_to_end(&cmd.to_shared())?;
         Ok(Output {
-            code: status.code().unwrap_or(-1),
-            stdout,
-            stderr,
+            code: end.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&end.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&end.stderr).into_owned(),
         })
     }
 }
@@ -180,5 +141,60 @@ mod tests {
         assert!(err.to_string().contains("did not finish"), "{err}");
         let err = r.run(&Cmd::new("/nonexistent/tool", ["x"])).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/tool"), "{err}");
+    }
+
+    /// The agent's own runner killed only `sh` here; the shared one kills the group, so the
+    /// grandchild is gone and first boot does not wait on its pipes.
+    #[test]
+    fn a_timeout_kills_what_the_command_started_and_returns_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!("sleep 100 & echo $! > {}; wait", pid_file.display());
+        let mut slow = Cmd::new("sh", ["-c", script.as_str()]);
+        slow.timeout = Duration::from_millis(300);
+        let t0 = std::time::Instant::now();
+        let err = SystemRunner.run(&slow).unwrap_err();
+        assert!(err.to_string().contains("did not finish"), "{err}");
+        assert!(
+            t0.elapsed() < tappaas_runner::PIPE_GRACE,
+            "{:?}",
+            t0.elapsed()
+        );
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let until = std::time::Instant::now() + Duration::from_secs(3);
+        let alive = || {
+            std::fs::read_to_string(&stat).is_ok_and(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+            })
+        };
+        while alive() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !alive(),
+            "the grandchild {} survived the timeout",
+            pid.trim()
+        );
+    }
+
+    #[test]
+    fn the_secret_is_in_no_error() {
+        let secret = || Secret::new("hunter2-join");
+        let failing = Cmd::new("sh", ["-c", "cat >/dev/null; echo refused >&2; exit 1"])
+            .secret_stdin(secret());
+        let err = run_ok(&SystemRunner, &failing).unwrap_err();
+        let mut slow = Cmd::new("sh", ["-c", "cat >/dev/null; sleep 5"]).secret_stdin(secret());
+        slow.timeout = Duration::from_millis(200);
+        let timeout = SystemRunner.run(&slow).unwrap_err();
+        let missing = SystemRunner
+            .run(&Cmd::new("/nonexistent/chpasswd", ["-e"]).secret_stdin(secret()))
+            .unwrap_err();
+        for e in [err, timeout, missing] {
+            let shown = format!("{e:#} {e:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        assert!(!format!("{failing:?}").contains("hunter2"));
     }
 }

@@ -121,8 +121,17 @@ fn a_replaced_primary_rejoins_through_a_survivor_under_its_old_name_and_id() {
     let (r, errors) = lab.run_until_done(1, 3);
     r.unwrap_or_else(|e| panic!("{e:#}\nearlier: {errors:#?}"));
 
+    assert_rejoined_under_its_old_name(&lab, version_before);
+    assert_storage_replication_and_state(&lab);
+    assert_joined_through_the_survivor(&lab);
+    a_later_member_joins_through_the_replaced_primary(&mut lab);
+}
+
+/// One quorate cluster of three, the primary back under its old name, id and link0 address,
+/// the dead entry removed by the survivor first, the pinned certificate served.
+fn assert_rejoined_under_its_old_name(lab: &Lab, version_before: u32) {
     // One quorate cluster of three, the primary under its old name, id and link0 address.
-    assert_formed(&lab, "tappaas2");
+    assert_formed(lab, "tappaas2");
     let corosync = lab.site.corosync_nodes("tappaas2");
     assert_eq!(corosync["tappaas1"].nodeid, 1);
     assert_eq!(corosync["tappaas1"].ring0_addr, "10.0.0.10");
@@ -139,7 +148,11 @@ fn a_replaced_primary_rejoins_through_a_survivor_under_its_old_name_and_id() {
     // It still serves the pinned certificate, so nodes that pin the primary can reach it.
     let pinned = lab.config(1).primary_fingerprint().unwrap().to_string();
     assert_eq!(lab.site.node("tappaas1").unwrap().fingerprint(), pinned);
+}
 
+/// The replaced primary's storage, replication jobs and state file after the rejoin, and its
+/// own join window closed.
+fn assert_storage_replication_and_state(lab: &Lab) {
     // Storage, replication, state.
     assert!(lab.site.storages("tappaas2")["tank1"]["nodes"].contains("tappaas1"));
     let jobs = lab.site.replication_jobs("tappaas1");
@@ -186,6 +199,11 @@ fn a_replaced_primary_rejoins_through_a_survivor_under_its_old_name_and_id() {
     let site = std::fs::read_to_string(lab.root(1).join("etc/tappaas/site.toml")).unwrap();
     assert!(!site.contains(NEW_SECRET));
     assert!(lab.root(1).join("var/lib/tappaas/bootstrap.done").exists());
+}
+
+/// The join went through the survivor, pinned, with force; nothing was refused; the
+/// survivor's window closes.
+fn assert_joined_through_the_survivor(lab: &Lab) {
     // The join went through the survivor, pinned to its certificate, with force.
     let joins: Vec<_> = lab
         .site
@@ -206,16 +224,20 @@ fn a_replaced_primary_rejoins_through_a_survivor_under_its_old_name_and_id() {
         "{joins:#?}"
     );
     // Nothing the agent sent was refused by the schema check.
-    assert_no_request_rejected(&lab);
+    assert_no_request_rejected(lab);
     // `join-window close` on the survivor.
     let hash = lab.config(2).site.credentials.root_password_hash;
-    tappaas_bootstrap::steps::restore_root_password(&SimRunner::of(&lab, "tappaas2"), &hash)
+    tappaas_bootstrap::steps::restore_root_password(&SimRunner::of(lab, "tappaas2"), &hash)
         .unwrap();
     assert_ne!(
         lab.site.node("tappaas2").unwrap().root_password(),
         NEW_SECRET
     );
+}
 
+/// Later, the member dies too: its replacement pins the primary as before and joins through
+/// it, which works because the replaced primary serves the pinned certificate.
+fn a_later_member_joins_through_the_replaced_primary(lab: &mut Lab) {
     // Later, the member dies too: its replacement pins the primary as before and joins
     // through it, which works because the replaced primary serves the pinned certificate.
     let node2 = lab.site.node("tappaas2").unwrap();
@@ -229,7 +251,7 @@ fn a_replaced_primary_rejoins_through_a_survivor_under_its_old_name_and_id() {
         .replace(NEW_SECRET, third)
         .replace("replace = true\n", "");
     tappaas_bootstrap::steps::set_root_password(
-        &SimRunner::of(&lab, "tappaas1"),
+        &SimRunner::of(lab, "tappaas1"),
         &Secret::new(third),
     )
     .unwrap();

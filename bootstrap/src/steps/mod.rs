@@ -155,8 +155,21 @@ pub(crate) fn step(name: &'static str, description: String, run: StepFn) -> Step
     }
 }
 
-/// The steps for this node, in order.
+/// The steps for this node, in order: the checks every node makes, its way into the cluster
+/// (by role), the backup node's own steps, then the close of the join window.
 pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
+    let mut v = first_steps(c);
+    push_cluster_steps(&mut v, c);
+    if c.role() == Role::Backup {
+        push_backup_steps(&mut v, c);
+    }
+    push_closing_steps(&mut v, c);
+    v
+}
+
+/// The network and Proxmox checks every node makes, then (when a cluster forms) the open join
+/// window.
+fn first_steps(c: &NodeConfig) -> Vec<StepDef> {
     let mut v = vec![
         step(
             "check-network",
@@ -184,6 +197,12 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             cluster::open_join_window,
         ));
     }
+    v
+}
+
+/// How this node comes into the cluster: a primary creates it (or, replaced, rejoins it
+/// through a survivor); a member or backup node waits for the primary and joins (or rejoins).
+fn push_cluster_steps(v: &mut Vec<StepDef>, c: &NodeConfig) {
     let primary = c.primary().map(|p| p.name.clone()).unwrap_or_default();
     let replace = c.rejoins();
     let api_certificate = || {
@@ -217,7 +236,7 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
                 "after the join, this node still serves the certificate the site pins for the primary; then its key file goes".into(),
                 cluster::api_certificate_after_join,
             );
-            push_rejoin(&mut v, c, via, Some(after_join));
+            push_rejoin(v, c, via, Some(after_join));
         }
         Role::Primary => {
             v.push(api_certificate());
@@ -246,7 +265,7 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
                 cluster::wait_for_peer,
             ));
             if replace {
-                push_rejoin(&mut v, c, &primary, None);
+                push_rejoin(v, c, &primary, None);
             } else {
                 v.push(step(
                     "join-cluster",
@@ -260,35 +279,43 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             }
         }
     }
-    if c.role() == Role::Backup {
-        v.push(step(
-            "pbs-datastore",
-            format!(
-                "Proxmox Backup Server datastore {} on {}, after its ZFS mount",
-                pbs::DATASTORE,
-                pbs::dataset(c)
-            ),
-            pbs::datastore,
-        ));
-        v.push(step(
-            "pbs-jobs",
-            "prune (keep last 4, daily 14, weekly 8, monthly 12, yearly 6), garbage collection 03:00, verify 04:00".into(),
-            pbs::jobs,
-        ));
-        v.push(step(
-            "pbs-storage",
-            format!(
-                "register the datastore in the cluster as storage {} with its fingerprint",
-                pbs::STORAGE
-            ),
-            pbs::storage,
-        ));
-        v.push(step(
-            "backup-job",
-            "nightly backup of every guest at 21:00 (snapshot, zstd)".into(),
-            pbs::backup_job,
-        ));
-    }
+}
+
+/// The backup node's Proxmox Backup Server: datastore, its jobs, its storage in the cluster and
+/// the nightly backup job.
+fn push_backup_steps(v: &mut Vec<StepDef>, c: &NodeConfig) {
+    v.push(step(
+        "pbs-datastore",
+        format!(
+            "Proxmox Backup Server datastore {} on {}, after its ZFS mount",
+            pbs::DATASTORE,
+            pbs::dataset(c)
+        ),
+        pbs::datastore,
+    ));
+    v.push(step(
+        "pbs-jobs",
+        "prune (keep last 4, daily 14, weekly 8, monthly 12, yearly 6), garbage collection 03:00, verify 04:00".into(),
+        pbs::jobs,
+    ));
+    v.push(step(
+        "pbs-storage",
+        format!(
+            "register the datastore in the cluster as storage {} with its fingerprint",
+            pbs::STORAGE
+        ),
+        pbs::storage,
+    ));
+    v.push(step(
+        "backup-job",
+        "nightly backup of every guest at 21:00 (snapshot, zstd)".into(),
+        pbs::backup_job,
+    ));
+}
+
+/// Once every node is in (the primary waits for them), the join secret stops working and is
+/// forgotten.
+fn push_closing_steps(v: &mut Vec<StepDef>, c: &NodeConfig) {
     if c.role() == Role::Primary && c.forms_cluster() {
         v.push(step(
             "wait-for-members",
@@ -308,7 +335,6 @@ pub fn plan(c: &NodeConfig) -> Vec<StepDef> {
             cluster::forget_join_secret,
         ));
     }
-    v
 }
 
 /// A replacement's way back in, through `via` (the primary, or for a replaced primary the

@@ -521,12 +521,8 @@ fn the_join_window_uses_chpasswd_with_the_secret_on_stdin_only() {
     assert_eq!(*password.lock().unwrap(), "site");
 }
 
-#[test]
-fn the_backup_node_sets_up_pbs_with_tappaas_defaults() {
-    let dir = tempfile::tempdir().unwrap();
-    let paths = Paths::new(dir.path());
-    let cfg = config(3, false);
-    let cmds = Arc::new(Mutex::new(Vec::<String>::new()));
+/// The backup node's commands, recorded in `cmds`: no dataset yet, empty PBS lists, a token.
+fn pbs_runner(cmds: &Arc<Mutex<Vec<String>>>) -> MockRunner {
     let mut runner = MockRunner::new();
     let c = cmds.clone();
     runner.expect_run().returning(move |cmd| {
@@ -552,6 +548,11 @@ fn the_backup_node_sets_up_pbs_with_tappaas_defaults() {
             _ => out(""),
         }
     });
+    runner
+}
+
+/// systemd as the PBS steps need it: one reload, the two PBS services started and active.
+fn pbs_systemd() -> MockSystemd {
     let mut sd = MockSystemd::new();
     sd.expect_daemon_reload().times(1).returning(|| Ok(()));
     sd.expect_start()
@@ -559,12 +560,15 @@ fn the_backup_node_sets_up_pbs_with_tappaas_defaults() {
         .times(2)
         .returning(|_| Ok(()));
     sd.expect_active_state().returning(|_| Ok("active".into()));
-    let pbs_cert = rcgen::generate_simple_self_signed(vec!["tappaas3".into()]).unwrap();
-    std::fs::create_dir_all(paths.at("/etc/proxmox-backup")).unwrap();
-    std::fs::write(paths.pbs_cert(), pbs_cert.cert.pem()).unwrap();
-    let pbs_fp = Fingerprint::of_der(pbs_cert.cert.der()).to_string();
-    let registered = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
-    let jobs = Arc::new(Mutex::new(0));
+    sd
+}
+
+/// The local API: a quorate one-node cluster with no storage and no backup jobs; the storage
+/// registered lands in `registered`, each nightly job created counts in `jobs`.
+fn pbs_connector(
+    registered: &Arc<Mutex<Vec<(String, String)>>>,
+    jobs: &Arc<Mutex<i32>>,
+) -> MockConnector {
     let mut conn = MockConnector::new();
     let r = registered.clone();
     let j = jobs.clone();
@@ -590,6 +594,24 @@ fn the_backup_node_sets_up_pbs_with_tappaas_defaults() {
             });
         Ok(Box::new(api))
     });
+    conn
+}
+
+#[test]
+fn the_backup_node_sets_up_pbs_with_tappaas_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let cfg = config(3, false);
+    let cmds = Arc::new(Mutex::new(Vec::<String>::new()));
+    let runner = pbs_runner(&cmds);
+    let sd = pbs_systemd();
+    let pbs_cert = rcgen::generate_simple_self_signed(vec!["tappaas3".into()]).unwrap();
+    std::fs::create_dir_all(paths.at("/etc/proxmox-backup")).unwrap();
+    std::fs::write(paths.pbs_cert(), pbs_cert.cert.pem()).unwrap();
+    let pbs_fp = Fingerprint::of_der(pbs_cert.cert.der()).to_string();
+    let registered = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let jobs = Arc::new(Mutex::new(0));
+    let conn = pbs_connector(&registered, &jobs);
     let notify = quiet();
     let env = Env {
         paths: &paths,

@@ -18,8 +18,9 @@ impl Drop for Killed {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_prints_endpoints_and_serves_them() {
+/// Starts the binary with two nodes; returns it (killed when dropped) and the endpoints it
+/// printed.
+fn start_sim() -> (Killed, Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tappaas-pve-sim"))
         .args([
             "--node",
@@ -39,7 +40,12 @@ async fn the_binary_prints_endpoints_and_serves_them() {
     let child = Killed(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let out: Value = serde_json::from_str(&line).unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_prints_endpoints_and_serves_them() {
+    let (child, out) = start_sim();
     let nodes = out["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 2);
     assert_eq!(nodes[1]["name"], "tappaas2");
@@ -72,8 +78,12 @@ async fn the_binary_prints_endpoints_and_serves_them() {
         .await
         .is_err());
 
-    // The control endpoint takes node 1 down and up again.
-    let admin = out["admin"].as_str().unwrap();
+    control_endpoint_takes_node_1_down_and_up(&http, out["admin"].as_str().unwrap(), url).await;
+    drop(child);
+}
+
+/// The control endpoint takes node 1 down and up again, injects a fault, and logs requests.
+async fn control_endpoint_takes_node_1_down_and_up(http: &reqwest::Client, admin: &str, url: &str) {
     let plain = http.clone(); // plain HTTP needs no TLS; any client will do
     let r = plain
         .post(format!("{admin}/nodes/tappaas1/down?mode=refuse"))
@@ -129,5 +139,4 @@ async fn the_binary_prints_endpoints_and_serves_them() {
         .await
         .unwrap();
     assert_eq!(log.as_array().unwrap().last().unwrap()["status"], 500);
-    drop(child);
 }

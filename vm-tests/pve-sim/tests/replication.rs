@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{create_cluster, join, Pve};
 use serde_json::Value;
-use tappaas_pve_sim::{DownMode, SimConfig, SimSite};
+use tappaas_pve_sim::{DownMode, NodeHandle, SimConfig, SimSite};
 
 async fn three_node_cluster() -> SimSite {
     let site = SimSite::start(SimConfig::with_nodes(3)).await.unwrap();
@@ -65,7 +65,18 @@ async fn replication_jobs_are_marked_removed_and_recreated_like_pve() {
         )
     );
     assert_eq!(j["comment"], "db replica");
+    sources_are_checked_cluster_wide(&pve).await;
+    removal_waits_for_the_target(&site, &pve, &n2).await;
+    force_drops_a_job_at_once(&site, &pve).await;
+    let mut ids: Vec<String> = site.replication_jobs("tappaas2").into_keys().collect();
+    ids.sort();
+    assert_eq!(ids, ["110-0", "120-0"]);
+    assert_eq!(site.return_violations(), Vec::<String>::new());
+}
 
+/// replication.cfg is cluster-wide: a job to the member that takes the request is fine (PVE
+/// checks against the guest's node when the job runs), one from a node to itself not.
+async fn sources_are_checked_cluster_wide(pve: &Pve) {
     // replication.cfg is cluster-wide: a job to the member that takes the request is fine
     // (PVE checks against the guest's node when the job runs), one from a node to itself not.
     pve.ok(
@@ -97,7 +108,11 @@ async fn replication_jobs_are_marked_removed_and_recreated_like_pve() {
         r.body["message"],
         "source and target node 'tappaas3' are the same\n"
     );
+}
 
+/// Without force a job is only marked until the runner reaches its target; `keep` needs no
+/// target.
+async fn removal_waits_for_the_target(site: &SimSite, pve: &Pve, n2: &NodeHandle) {
     // Without force, a job is only marked; its target (or, for 140-0, the guest's node) is
     // down, so the runner cannot remove it and the job stays, listed with `remove_job`, and
     // its id stays taken.
@@ -141,7 +156,10 @@ async fn replication_jobs_are_marked_removed_and_recreated_like_pve() {
         })
         .await
     );
+}
 
+/// `force` drops a job at once (and an unknown id is fine with it), so its id is free again.
+async fn force_drops_a_job_at_once(site: &SimSite, pve: &Pve) {
     // `force` drops the entry at once; the id can be used again.
     pve.ok(
         "POST",
@@ -167,10 +185,6 @@ async fn replication_jobs_are_marked_removed_and_recreated_like_pve() {
         .unwrap();
     assert_eq!(r.status, 500);
     assert_eq!(r.body["message"], "no such job '999-0'\n");
-    let mut ids: Vec<String> = site.replication_jobs("tappaas2").into_keys().collect();
-    ids.sort();
-    assert_eq!(ids, ["110-0", "120-0"]);
-    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,30 @@ async fn deliberately_wrong_requests_are_rejected_like_pve_does() {
     let site = SimSite::start(SimConfig::with_nodes(1)).await.unwrap();
     let n1 = site.node("tappaas1").unwrap();
     let pve = Pve::login(&n1).await;
+    // Twelve 400s in all, counted in the request log below.
+    unknown_parameter_enum_pattern_and_type(&pve).await;
+    missing_too_long_format_path_and_range(&pve).await;
+    options_of_another_storage_type_and_json_bodies(&pve).await;
+    // Unknown path / method.
+    let r = pve.call("GET", "/cluster/nothing", &[]).await.unwrap();
+    assert_eq!(r.status, 501);
+    let r = pve.call("PATCH", "/version", &[]).await.unwrap();
+    assert_eq!(r.status, 501);
 
+    // Nothing of that changed the node, and every rejection is in the request log.
+    assert!(site.cluster_members("tappaas1").is_empty());
+    assert!(!site.storages("tappaas1").contains_key("pbs1"));
+    let rejected = site.rejected_requests();
+    assert_eq!(rejected.iter().filter(|r| r.status == 400).count(), 12);
+    assert!(rejected
+        .iter()
+        .any(|r| r.error.as_deref().unwrap_or("").contains("colour")));
+    a_correct_request_still_works(&site, &pve, &n1.fingerprint()).await;
+    assert_eq!(site.return_violations(), Vec::<String>::new());
+}
+
+/// An unknown parameter, a bad enum value, a bad pattern, wrong types: five 400s.
+async fn unknown_parameter_enum_pattern_and_type(pve: &Pve) {
     // Unknown parameter.
     let r = pve
         .call(
@@ -116,6 +139,11 @@ async fn deliberately_wrong_requests_are_rejected_like_pve_does() {
         r.error("sparse"),
         "type check ('boolean') failed - got 'maybe'"
     );
+}
+
+/// A missing required parameter, one too long, a bad format, a bad path parameter, a value
+/// out of range: five 400s.
+async fn missing_too_long_format_path_and_range(pve: &Pve) {
     // Missing required, too long, bad format, bad path parameter, range.
     let r = pve.call("POST", "/cluster/config", &[]).await.unwrap();
     assert_eq!(
@@ -169,6 +197,11 @@ async fn deliberately_wrong_requests_are_rejected_like_pve_does() {
         .await
         .unwrap();
     assert_eq!(r.error("port"), "value must have a maximum value of 65535");
+}
+
+/// Options of another storage type (SectionConfig) with a required one missing, and a JSON
+/// body checked like a form: two 400s.
+async fn options_of_another_storage_type_and_json_bodies(pve: &Pve) {
     // Options of another storage type (SectionConfig), and a required one missing.
     let r = pve
         .call(
@@ -214,22 +247,10 @@ async fn deliberately_wrong_requests_are_rejected_like_pve_does() {
         body["errors"]["votes"],
         "type check ('integer') failed - got 'many'"
     );
-    // Unknown path / method.
-    let r = pve.call("GET", "/cluster/nothing", &[]).await.unwrap();
-    assert_eq!(r.status, 501);
-    let r = pve.call("PATCH", "/version", &[]).await.unwrap();
-    assert_eq!(r.status, 501);
+}
 
-    // Nothing of that changed the node, and every rejection is in the request log.
-    assert!(site.cluster_members("tappaas1").is_empty());
-    assert!(!site.storages("tappaas1").contains_key("pbs1"));
-    let rejected = site.rejected_requests();
-    assert_eq!(rejected.iter().filter(|r| r.status == 400).count(), 12);
-    assert!(rejected
-        .iter()
-        .any(|r| r.error.as_deref().unwrap_or("").contains("colour")));
-
-    // A correct request still works.
+/// A correct request still works, and the password it sets is neither readable nor logged.
+async fn a_correct_request_still_works(site: &SimSite, pve: &Pve, fingerprint: &str) {
     pve.ok(
         "POST",
         "/storage",
@@ -240,7 +261,7 @@ async fn deliberately_wrong_requests_are_rejected_like_pve_does() {
             ("datastore", "tank2"),
             ("username", "root@pam"),
             ("password", "secret"),
-            ("fingerprint", &n1.fingerprint()),
+            ("fingerprint", fingerprint),
             ("content", "backup"),
             (
                 "prune-backups",
@@ -263,7 +284,6 @@ async fn deliberately_wrong_requests_are_rejected_like_pve_does() {
         .requests()
         .iter()
         .all(|r| r.params.get("password").is_none_or(|p| p == "***")));
-    assert_eq!(site.return_violations(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
