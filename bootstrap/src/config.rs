@@ -106,6 +106,8 @@ impl NodeConfig {
         site_source: &str,
         site_name: &str,
     ) -> anyhow::Result<NodeConfig> {
+        // The installer's front door checked the profiles; the agent has no profile list, and
+        // a node's site copy is the file that was validated then.
         let site = tappaas_site::parse(site_source, &ParseOptions::default())
             .map_err(|d| anyhow::anyhow!("{}", tappaas_site::render_all(&d, site_name)))?;
         if site.site.name != manifest.site {

@@ -12,7 +12,7 @@
 
 use crate::install::{self, InstallJournal};
 use crate::inventory::Inventory;
-use crate::plan::{self, Hints, NodeChoice, PlanError};
+use crate::plan::{self, Hints, NodeChoice, PlanError, StepKind};
 use crate::{probe, profile};
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -174,7 +174,7 @@ pub fn interrupted(files: &RunFiles) -> Result<Option<Interrupted>, String> {
         Ok(None) => return Ok(None),
         Err(e) => return Err(format!("the install journal cannot be read: {e:#}")),
     };
-    if journal.is_complete("finish") {
+    if journal.is_complete(&StepKind::Finish.into()) {
         return Ok(None);
     }
     let src = match fs::read_to_string(&files.site_copy) {
@@ -274,7 +274,7 @@ mod tests {
         let (plan, _, _) = crate::testutil::lab_plan();
         let src = crate::testutil::LAB_SITE;
         let mut j = InstallJournal::new(&plan, src, &crate::system::GeneratedIds::generate());
-        j.complete("preflight", "done", 1, 1);
+        j.complete(&StepKind::Preflight.into(), "done", 1, 1);
         j.store(&files.journal).unwrap();
         let e = interrupted(&files).unwrap_err();
         assert!(e.contains("was not kept"), "{e}");
@@ -293,7 +293,7 @@ mod tests {
         assert!(e.contains("another site file"), "{e}");
 
         keep_site_copy(&files, src).unwrap();
-        j.complete("finish", "done", 1, 2);
+        j.complete(&StepKind::Finish.into(), "done", 1, 2);
         j.store(&files.journal).unwrap();
         assert!(interrupted(&files).unwrap().is_none(), "a finished install");
         let _ = fs::remove_dir_all(&dir);

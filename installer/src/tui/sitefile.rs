@@ -8,19 +8,10 @@ use std::path::Path;
 use tappaas_site::write::quote;
 use tappaas_site::Site;
 
-/// The parse options every front end uses: the known profile ids.
-pub fn parse_options() -> tappaas_site::ParseOptions {
-    tappaas_site::ParseOptions {
-        known_profiles: crate::profile::ids()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    }
-}
-
-/// Parses site-file text; an invalid file gives every diagnostic rendered with its line.
+/// Parses site-file text with the front door's options; an invalid file gives every
+/// diagnostic rendered with its line.
 pub fn parse(src: &str, file: &str) -> Result<Site, String> {
-    tappaas_site::parse(src, &parse_options())
+    crate::frontdoor::parse_site(src)
         .map_err(|d| tappaas_site::render_with_source(&d, file, src))
 }
 

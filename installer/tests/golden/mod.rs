@@ -100,10 +100,7 @@ pub fn custom_site(profile_id: &str) -> String {
 }
 
 pub fn parse(src: &str) -> Site {
-    let opts = tappaas_site::ParseOptions {
-        known_profiles: profile::ids().iter().map(|s| s.to_string()).collect(),
-    };
-    tappaas_site::parse(src, &opts).unwrap_or_else(|d| {
+    tappaas_installer::frontdoor::parse_site(src).unwrap_or_else(|d| {
         panic!(
             "site is invalid:\n{}\n{src}",
             tappaas_site::render_all(&d, "site.toml")
