@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-# installer/src/plan/disks.rs: a partition is named `<label>~<marker>` (MARKER_SEPARATOR) while
+# installer/src/plan/holdings.rs: a partition is named `<label>~<marker>` (MARKER_SEPARATOR) while
 # its install runs; the marker is 8 hex digits (`install_marker`), every label starts `tappaas-`.
 MARKER_SEPARATOR = "~"
 MARKER_HEX_DIGITS = 8

@@ -81,12 +81,12 @@ def progress_line(event: str, fields: list[str], step: str) -> str:
 
 class InstallMarker(unittest.TestCase):
     def test_separator_is_the_planners(self):
-        m = re.search(r"pub const MARKER_SEPARATOR: char = '(.)';", rust("plan/disks.rs"))
-        self.assertIsNotNone(m, "MARKER_SEPARATOR not found in installer/src/plan/disks.rs")
+        m = re.search(r"pub const MARKER_SEPARATOR: char = '(.)';", rust("plan/holdings.rs"))
+        self.assertIsNotNone(m, "MARKER_SEPARATOR not found in installer/src/plan/holdings.rs")
         self.assertEqual(contract.MARKER_SEPARATOR, m.group(1))
 
     def test_prefix_is_what_the_planner_recognises(self):
-        body = rust_item(rust("plan/disks.rs"), "pub fn interrupted_install(")
+        body = rust_item(rust("plan/holdings.rs"), "pub fn interrupted_install(")
         prefixes = re.findall(r'starts_with\("([^"]+)"\)', body)
         self.assertEqual(len(prefixes), 1, body)
         self.assertTrue(contract.MARKED_RE.pattern.startswith("^" + prefixes[0]), contract.MARKED_RE.pattern)
