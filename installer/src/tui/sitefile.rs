@@ -11,8 +11,7 @@ use tappaas_site::Site;
 /// Parses site-file text with the front door's options; an invalid file gives every
 /// diagnostic rendered with its line.
 pub fn parse(src: &str, file: &str) -> Result<Site, String> {
-    crate::frontdoor::parse_site(src)
-        .map_err(|d| tappaas_site::render_with_source(&d, file, src))
+    crate::frontdoor::parse_site(src).map_err(|d| tappaas_site::render_with_source(&d, file, src))
 }
 
 /// What heads every site file the TUI saves.
