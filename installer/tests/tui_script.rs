@@ -553,16 +553,7 @@ fn the_answers_can_be_saved_after_the_install() {
     let dir = tempfile::tempdir().expect("tempdir");
     let saved = dir.path().join("after.toml");
     let mut app = app("qemu-lab", None, false);
-    press_n(&mut app, KeyCode::Enter, 5);
-    press(&mut app, KeyCode::Tab);
-    typ(&mut app, "example.org");
-    press(&mut app, KeyCode::Tab);
-    typ(&mut app, "admin@example.org");
-    press_n(&mut app, KeyCode::Tab, 2);
-    typ(&mut app, "lab-password-1");
-    press(&mut app, KeyCode::Tab);
-    typ(&mut app, "lab-password-1");
-    press_n(&mut app, KeyCode::Enter, 2);
+    lab_defaults_to_confirm(&mut app);
     confirm_and_install(&mut app, "tappaas1");
     press(&mut app, KeyCode::Char('s'));
     assert_eq!(app.state.modal, Some(Modal::Save));
@@ -575,6 +566,21 @@ fn the_answers_can_be_saved_after_the_install() {
         sitefile::without_positions(&back),
         sitefile::without_positions(&app.state.site)
     );
+}
+
+/// qemu-lab's suggested answers with a domain, an e-mail and a password, up to the Confirm
+/// screen.
+fn lab_defaults_to_confirm(app: &mut App) {
+    press_n(app, KeyCode::Enter, 5);
+    press(app, KeyCode::Tab);
+    typ(app, "example.org");
+    press(app, KeyCode::Tab);
+    typ(app, "admin@example.org");
+    press_n(app, KeyCode::Tab, 2);
+    typ(app, "lab-password-1");
+    press(app, KeyCode::Tab);
+    typ(app, "lab-password-1");
+    press_n(app, KeyCode::Enter, 2);
 }
 
 /// The qemu-lab app, simulated, keeping its journal and site copy in `run_dir`.
@@ -593,16 +599,7 @@ fn app_keeping_a_journal(run_dir: &Path) -> App {
 fn cut_off_install(run_dir: &Path, keep: usize) -> Vec<String> {
     let mut app = app_keeping_a_journal(run_dir);
     assert_eq!(app.state.screen, Screen::Welcome, "nothing to resume yet");
-    press_n(&mut app, KeyCode::Enter, 5);
-    press(&mut app, KeyCode::Tab);
-    typ(&mut app, "example.org");
-    press(&mut app, KeyCode::Tab);
-    typ(&mut app, "admin@example.org");
-    press_n(&mut app, KeyCode::Tab, 2);
-    typ(&mut app, "lab-password-1");
-    press(&mut app, KeyCode::Tab);
-    typ(&mut app, "lab-password-1");
-    press_n(&mut app, KeyCode::Enter, 2);
+    lab_defaults_to_confirm(&mut app);
     confirm_and_install(&mut app, "tappaas1");
     let files = tappaas_installer::frontdoor::RunFiles::under(run_dir);
     let mut j = tappaas_installer::install::InstallJournal::load(&files.journal)
